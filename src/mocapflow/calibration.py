@@ -1,0 +1,167 @@
+"""Pinhole cameras with distortion, and anipose/FreeMoCap calibration TOML files.
+
+The TOML holds one ``[cam_N]`` table per camera with ``name``, ``size``,
+``matrix``, ``distortions`` (k1 k2 p1 p2 k3), ``rotation`` (a Rodrigues vector,
+world to camera) and ``translation``, plus a ``[metadata]`` table. Cameras are
+matched to views by ``name``, never by position.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tomli_w
+
+__all__ = ["Camera", "read_toml", "write_toml", "look_at"]
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A calibrated camera: OpenCV's pinhole model with 5 distortion coefficients.
+
+    Attributes
+    ----------
+    name : str
+        The view name it belongs to.
+    size : tuple of int
+        ``(width, height)`` in pixels.
+    matrix : numpy.ndarray
+        3x3 intrinsic matrix.
+    distortions : numpy.ndarray
+        ``(k1, k2, p1, p2, k3)``.
+    rotation : numpy.ndarray
+        Rodrigues vector, world to camera.
+    translation : numpy.ndarray
+        Translation, world to camera, in the world unit.
+
+    """
+
+    name: str
+    size: tuple[int, int]
+    matrix: np.ndarray = field(repr=False)
+    distortions: np.ndarray = field(repr=False)
+    rotation: np.ndarray = field(repr=False)
+    translation: np.ndarray = field(repr=False)
+
+    @property
+    def rotation_matrix(self) -> np.ndarray:
+        """The 3x3 rotation, world to camera."""
+        return cv2.Rodrigues(np.asarray(self.rotation, np.float64))[0]
+
+    @property
+    def center(self) -> np.ndarray:
+        """The camera centre in world coordinates."""
+        return -self.rotation_matrix.T @ np.asarray(self.translation, np.float64)
+
+    def to_camera(self, points: np.ndarray) -> np.ndarray:
+        """Transform world points ``(..., 3)`` into this camera's frame."""
+        p = np.asarray(points, np.float64)
+        return p @ self.rotation_matrix.T + np.asarray(self.translation, np.float64)
+
+    def project(self, points: np.ndarray) -> np.ndarray:
+        """Project world points ``(..., 3)`` to distorted pixels ``(..., 2)``."""
+        p = np.asarray(points, np.float64)
+        flat = p.reshape(-1, 3)
+        uv, _ = cv2.projectPoints(
+            flat,
+            np.asarray(self.rotation, np.float64),
+            np.asarray(self.translation, np.float64),
+            np.asarray(self.matrix, np.float64),
+            np.asarray(self.distortions, np.float64),
+        )
+        return uv.reshape(*p.shape[:-1], 2)
+
+    def to_dict(self) -> dict:
+        """Return the anipose TOML table for this camera."""
+        return {
+            "name": self.name,
+            "size": [int(self.size[0]), int(self.size[1])],
+            "matrix": np.asarray(self.matrix, float).tolist(),
+            "distortions": np.asarray(self.distortions, float).ravel().tolist(),
+            "rotation": np.asarray(self.rotation, float).ravel().tolist(),
+            "translation": np.asarray(self.translation, float).ravel().tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, table: dict) -> Camera:
+        """Build a camera from an anipose TOML table."""
+        dist = np.zeros(5)
+        given = np.asarray(table.get("distortions", []), float).ravel()[:5]
+        dist[: len(given)] = given
+        return cls(
+            name=str(table["name"]),
+            size=(int(table["size"][0]), int(table["size"][1])),
+            matrix=np.asarray(table["matrix"], float).reshape(3, 3),
+            distortions=dist,
+            rotation=np.asarray(table["rotation"], float).ravel(),
+            translation=np.asarray(table["translation"], float).ravel(),
+        )
+
+
+def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = (0, 0, 1)) -> np.ndarray:
+    """Return the world-to-camera rotation of a camera at ``eye`` looking at ``target``.
+
+    The camera follows OpenCV's convention: x right, y down, z forward.
+    """
+    eye, target, up = (np.asarray(v, float) for v in (eye, target, up))
+    z = target - eye
+    z /= np.linalg.norm(z)
+    x = np.cross(z, up)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    return np.stack([x, y, z])
+
+
+def write_toml(path: str | Path, cameras: list[Camera], metadata: dict | None = None) -> Path:
+    """Write cameras as an anipose/FreeMoCap calibration TOML.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file to write.
+    cameras : list of Camera
+        The cameras, written as ``[cam_0]``, ``[cam_1]``, ...
+    metadata : dict, optional
+        The ``[metadata]`` table.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    """
+    doc: dict = {f"cam_{i}": cam.to_dict() for i, cam in enumerate(cameras)}
+    doc["metadata"] = dict(metadata or {})
+    path = Path(path)
+    path.write_text(tomli_w.dumps(doc))
+    return path
+
+
+def read_toml(path: str | Path) -> tuple[dict[str, Camera], dict]:
+    """Read an anipose/FreeMoCap calibration TOML.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file.
+
+    Returns
+    -------
+    cameras : dict of str to Camera
+        Cameras by ``name``.
+    metadata : dict
+        The ``[metadata]`` table (empty if absent).
+
+    """
+    doc = tomllib.loads(Path(path).read_text())
+    cameras = {}
+    for key, table in doc.items():
+        if key == "metadata" or not isinstance(table, dict) or "matrix" not in table:
+            continue
+        cam = Camera.from_dict({"name": key, **table})
+        cameras[cam.name] = cam
+    return cameras, dict(doc.get("metadata", {}))

@@ -1,0 +1,234 @@
+"""Discover the videos of a recording folder and probe each one.
+
+A recording is a folder of synchronised videos, one per camera. FreeMoCap puts
+them in ``<recording>/synchronized_videos/``; other tools put them directly in
+the folder. A view is named by its file stem and views are sorted naturally,
+so ``cam2`` comes before ``cam10``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .video import VideoError, VideoInfo, probe
+
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "RecordingError",
+    "Recording",
+    "View",
+    "find_videos",
+    "natural_key",
+    "open_recording",
+]
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv"})
+SUBFOLDER = "synchronized_videos"
+
+
+class RecordingError(Exception):
+    """The recording as a whole cannot be used; the message names the path and the fix."""
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that orders digit runs by value: ``cam2`` before ``cam10``."""
+    return tuple(
+        (0, int(part), part) if part.isdigit() else (1, 0, part.lower())
+        for part in re.split(r"(\d+)", name)
+        if part
+    )
+
+
+@dataclass(frozen=True)
+class View:
+    """One camera of a recording.
+
+    Attributes
+    ----------
+    name : str
+        The file stem.
+    path : pathlib.Path
+        The video file.
+    info : VideoInfo or None
+        The probe, or ``None`` if the video could not be opened.
+    error : str or None
+        Why the video could not be opened.
+
+    """
+
+    name: str
+    path: Path
+    info: VideoInfo | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the video could be probed."""
+        return self.info is not None
+
+    @property
+    def n_frames(self) -> int:
+        """Frames in the video (0 when it could not be opened)."""
+        return self.info.n_frames if self.info else 0
+
+    def metadata(self) -> dict:
+        """Return the JSON-serialisable facts about this view."""
+        meta = {"name": self.name, "path": str(self.path), "error": self.error}
+        if self.info:
+            meta.update(self.info.metadata())
+            meta["path"] = str(self.path)
+        return meta
+
+
+@dataclass
+class Recording:
+    """The views of a recording folder.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The recording folder.
+    views : list of View
+        Every video found, naturally sorted by name, including the unreadable ones.
+    warnings : list of str
+        Mismatches worth knowing (lengths, sizes, rates, unreadable videos).
+
+    """
+
+    path: Path
+    views: list[View]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        """View names, in order."""
+        return [v.name for v in self.views]
+
+    @property
+    def ok_views(self) -> list[View]:
+        """The views whose videos could be probed."""
+        return [v for v in self.views if v.ok]
+
+    @property
+    def n_frames(self) -> int:
+        """The longest view's frame count: the length of the ``time`` axis."""
+        return max((v.n_frames for v in self.views), default=0)
+
+    @property
+    def fps(self) -> float:
+        """The frame rate of the first readable view (0 if none)."""
+        return next((v.info.fps for v in self.views if v.info), 0.0)
+
+    def __repr__(self) -> str:
+        views = ", ".join(
+            f"{v.name}({v.n_frames}f {v.info.width}x{v.info.height} {v.info.codec})"
+            if v.info
+            else f"{v.name}(unreadable)"
+            for v in self.views
+        )
+        return f"Recording({str(self.path)!r}, views=[{views}])"
+
+
+def find_videos(path: str | Path) -> list[Path]:
+    """Return the video files of a recording folder, naturally sorted by stem.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The recording folder, or its ``synchronized_videos`` subfolder.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The videos.
+
+    Raises
+    ------
+    RecordingError
+        If the folder is missing, holds no videos, or two videos share a stem.
+
+    """
+    root = Path(path)
+    if not root.exists():
+        raise RecordingError(f"{root}: no such folder; check the recording path")
+    if not root.is_dir():
+        raise RecordingError(
+            f"{root}: not a folder; give the recording folder that holds the videos"
+        )
+    folder = root / SUBFOLDER if (root / SUBFOLDER).is_dir() else root
+    try:
+        videos = [
+            p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+        ]
+    except PermissionError:
+        raise RecordingError(f"{folder}: permission denied; make the folder readable") from None
+    if not videos:
+        exts = " ".join(sorted(VIDEO_EXTENSIONS))
+        raise RecordingError(
+            f"{folder}: no videos found ({exts}); put the videos in the folder or in {SUBFOLDER}/"
+        )
+    by_stem: dict[str, list[Path]] = {}
+    for p in videos:
+        by_stem.setdefault(p.stem, []).append(p)
+    clashes = {stem: ps for stem, ps in by_stem.items() if len(ps) > 1}
+    if clashes:
+        stem, ps = sorted(clashes.items())[0]
+        files = ", ".join(sorted(p.name for p in ps))
+        raise RecordingError(
+            f"{folder}: several videos share the view name {stem!r} ({files}); "
+            "rename or remove all but one"
+        )
+    return sorted(videos, key=lambda p: natural_key(p.stem))
+
+
+def open_recording(path: str | Path) -> Recording:
+    """Discover and probe the videos of a recording folder.
+
+    A video that cannot be opened does not stop the others: it becomes a view
+    with an ``error`` and a warning.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The recording folder.
+
+    Returns
+    -------
+    Recording
+        The views, their metadata and any warnings.
+
+    Raises
+    ------
+    RecordingError
+        If the folder is missing or holds no videos.
+
+    """
+    root = Path(path)
+    views: list[View] = []
+    warnings: list[str] = []
+    for video in find_videos(root):
+        try:
+            views.append(View(video.stem, video, info=probe(video)))
+        except VideoError as exc:
+            views.append(View(video.stem, video, error=str(exc)))
+            warnings.append(str(exc))
+    infos = [v.info for v in views if v.info]
+    if len({i.n_frames for i in infos}) > 1:
+        lengths = ", ".join(f"{v.name}={v.n_frames}" for v in views if v.info)
+        warnings.append(
+            f"{root}: videos differ in length ({lengths}); shorter views are padded with NaN"
+        )
+    if len({(i.width, i.height) for i in infos}) > 1:
+        sizes = ", ".join(f"{v.name}={v.info.width}x{v.info.height}" for v in views if v.info)
+        warnings.append(f"{root}: videos differ in frame size ({sizes})")
+    if len({round(i.fps, 3) for i in infos}) > 1:
+        rates = ", ".join(f"{v.name}={v.info.fps:g}" for v in views if v.info)
+        warnings.append(f"{root}: videos differ in frame rate ({rates})")
+    for w in warnings:
+        logger.warning(w)
+    return Recording(path=root, views=views, warnings=warnings)

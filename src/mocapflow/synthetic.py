@@ -1,0 +1,403 @@
+"""Synthetic recordings: a known 3-D scene rendered through known cameras.
+
+Two scenes:
+
+``markers``
+    Coloured spheres (one hue each, see :func:`mocapflow.trackers.palette`)
+    moving smoothly through a volume about 2 m across. Each marker is drawn
+    as a disc centred on the projection of its centre, anti-aliased by exact
+    supersampled coverage, so the projected centre is the 2-D ground truth.
+``charuco``
+    A ChArUco board turning and drifting through the volume, as a
+    calibration recording shows it. The board's texture is ray-cast through
+    each camera's distortion model, supersampled 2x.
+
+World units are millimetres; z points up. Cameras stand on a circle round the
+volume with jittered intrinsics, distortion and height, all drawn from a seeded
+generator. Beside the videos (``synchronized_videos/cam1.mp4`` ...) the
+generator writes ``ground_truth.zarr`` (movement's 3-D schema, plus the
+projected 2-D points and their visibility) and ``calibration.toml``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import xarray as xr
+
+from .calibration import Camera, look_at, write_toml
+from .trackers import INDIVIDUAL, Charuco, palette
+from .video import CODECS, VideoWriter
+
+__all__ = ["SyntheticRecording", "make_cameras", "synthesize", "KINDS"]
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("markers", "charuco")
+MARKER_RADIUS_MM = 30.0
+CHARUCO_SQUARE_MM = 120.0
+
+
+@dataclass
+class SyntheticRecording:
+    """What :func:`synthesize` wrote.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The recording folder.
+    videos : list of pathlib.Path
+        One video per camera.
+    cameras : list of Camera
+        The true cameras.
+    ground_truth : xarray.Dataset
+        ``position (time, space, keypoint, individual)`` in mm, plus
+        ``position_2d (view, time, space, keypoint, individual)`` and ``visible``.
+
+    """
+
+    path: Path
+    videos: list[Path]
+    cameras: list[Camera]
+    ground_truth: xr.Dataset
+
+
+def make_cameras(
+    n: int, size: tuple[int, int], rng: np.random.Generator, radius: float = 3000.0
+) -> list[Camera]:
+    """Place ``n`` cameras on a circle round the volume, looking at its centre.
+
+    Parameters
+    ----------
+    n : int
+        Number of cameras.
+    size : tuple of int
+        ``(width, height)``.
+    rng : numpy.random.Generator
+        Source of the jitter.
+    radius : float
+        Distance from the volume's axis, mm.
+
+    Returns
+    -------
+    list of Camera
+        Cameras named ``cam1`` ... ``camN``.
+
+    """
+    w, h = size
+    cams = []
+    for i in range(n):
+        angle = 2 * np.pi * i / n + rng.uniform(-0.15, 0.15)
+        eye = np.array(
+            [radius * np.cos(angle), radius * np.sin(angle), rng.uniform(1300.0, 2000.0)]
+        )
+        target = np.array([0.0, 0.0, 1000.0]) + rng.uniform(-100, 100, 3)
+        rot = look_at(eye, target)
+        f = 0.85 * w * rng.uniform(0.95, 1.05)
+        k = np.array(
+            [[f, 0, w / 2 + rng.uniform(-8, 8)], [0, f, h / 2 + rng.uniform(-8, 8)], [0, 0, 1]]
+        )
+        dist = np.array(
+            [
+                rng.uniform(-0.12, -0.04),
+                rng.uniform(0.0, 0.05),
+                rng.uniform(-1e-3, 1e-3),
+                rng.uniform(-1e-3, 1e-3),
+                0.0,
+            ]
+        )
+        rvec = cv2.Rodrigues(rot)[0].ravel()
+        tvec = -rot @ eye
+        cams.append(Camera(f"cam{i + 1}", (w, h), k, dist, rvec, tvec))
+    return cams
+
+
+def _smooth_paths(rng: np.random.Generator, n_points: int, n_frames: int, fps: float) -> np.ndarray:
+    """Smooth random trajectories inside the volume: ``(time, 3, n_points)`` mm."""
+    t = np.arange(n_frames)[:, None] / fps
+    out = np.empty((n_frames, 3, n_points))
+    centre = np.array([0.0, 0.0, 1000.0])
+    amp = np.array([550.0, 550.0, 450.0])
+    for p in range(n_points):
+        for axis in range(3):
+            freqs = rng.uniform(0.05, 0.4, 3)
+            phases = rng.uniform(0, 2 * np.pi, 3)
+            weights = rng.dirichlet(np.ones(3))
+            wave = (weights * np.sin(2 * np.pi * freqs * t + phases)).sum(axis=1)
+            out[:, axis, p] = centre[axis] + amp[axis] * wave
+    return out
+
+
+def _background(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A grey (chroma-free) background with a vertical gradient and fixed texture."""
+    w, h = size
+    grad = np.linspace(70, 130, h)[:, None] + rng.normal(0, 6, (h, w))
+    grey = np.clip(grad, 0, 255).astype(np.uint8)
+    grey = cv2.GaussianBlur(grey, (0, 0), 1.2)
+    return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+
+
+def _disc_patch(cx: float, cy: float, r: float, ss: int = 8) -> tuple[int, int, np.ndarray]:
+    """Exact-ish coverage of a disc by supersampling: top-left pixel and coverage patch."""
+    x0, y0 = int(np.floor(cx - r - 1)), int(np.floor(cy - r - 1))
+    x1, y1 = int(np.ceil(cx + r + 1)), int(np.ceil(cy + r + 1))
+    ny, nx = y1 - y0 + 1, x1 - x0 + 1
+    # Pixel (i, j) covers [j - 0.5, j + 0.5); sample ss x ss points inside it.
+    offs = (np.arange(ss) + 0.5) / ss - 0.5
+    xs = (x0 + np.arange(nx)[:, None] + offs[None, :]).ravel()
+    ys = (y0 + np.arange(ny)[:, None] + offs[None, :]).ravel()
+    inside = ((xs[None, :] - cx) ** 2 + (ys[:, None] - cy) ** 2) <= r * r
+    cover = inside.reshape(ny, ss, nx, ss).mean(axis=(1, 3))
+    return x0, y0, cover
+
+
+def _render_markers(
+    bg: np.ndarray, cam: Camera, points: np.ndarray, colours: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Render one frame: returns the image, projected centres ``(2, K)`` and visibility ``(K,)``."""
+    img = bg.astype(np.float32)
+    h, w = img.shape[:2]
+    depth = cam.to_camera(points.T)[:, 2]
+    uv = cam.project(points.T)
+    f = float(cam.matrix[0, 0])
+    radii = f * MARKER_RADIUS_MM / np.maximum(depth, 1.0)
+    visible = (depth > 1.0) & (uv[:, 0] - radii > 1) & (uv[:, 1] - radii > 1)
+    visible &= (uv[:, 0] + radii < w - 2) & (uv[:, 1] + radii < h - 2)
+    for k in np.argsort(-depth):  # far first, so near markers occlude
+        if depth[k] <= 1.0:
+            continue
+        cx, cy = uv[k]
+        if not (-radii[k] < cx < w + radii[k] and -radii[k] < cy < h + radii[k]):
+            continue
+        x0, y0, cover = _disc_patch(cx, cy, radii[k])
+        ya, xa = max(y0, 0), max(x0, 0)
+        yb, xb = min(y0 + cover.shape[0], h), min(x0 + cover.shape[1], w)
+        a = cover[ya - y0 : yb - y0, xa - x0 : xb - x0, None]
+        img[ya:yb, xa:xb] = img[ya:yb, xa:xb] * (1 - a) + colours[k].astype(np.float32) * a
+    for k in range(len(depth)):  # occluded by a nearer marker (with a 2 px guard)
+        for m in range(len(depth)):
+            if m != k and depth[m] < depth[k]:
+                if np.hypot(*(uv[k] - uv[m])) < radii[k] + radii[m] + 2:
+                    visible[k] = False
+    return np.clip(np.round(img), 0, 255).astype(np.uint8), uv.T, visible
+
+
+class _BoardRenderer:
+    """Ray-casts a ChArUco board texture through one camera, supersampled 2x."""
+
+    SS = 2
+
+    def __init__(self, cam: Camera, texture: np.ndarray, board_mm: tuple[float, float]):
+        w, h = cam.size
+        ss = self.SS
+        xs = (np.arange(w * ss) + 0.5) / ss - 0.5
+        ys = (np.arange(h * ss) + 0.5) / ss - 0.5
+        grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 1, 2)
+        criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 40, 1e-9)
+        norm = cv2.undistortPoints(grid, cam.matrix, cam.distortions, criteria=criteria)
+        self.rays = np.concatenate([norm.reshape(-1, 2), np.ones((len(grid), 1))], 1).reshape(
+            h * ss, w * ss, 3
+        )
+        self.cam = cam
+        self.texture = texture
+        self.board_mm = board_mm
+        self.scale = texture.shape[1] / board_mm[0]  # texture px per mm
+
+    def render(self, bg: np.ndarray, origin: np.ndarray, rot: np.ndarray) -> np.ndarray:
+        """Draw the board whose corner is ``origin`` with axes ``rot`` (board to world)."""
+        r_cam = self.cam.rotation_matrix
+        p0 = r_cam @ origin + self.cam.translation
+        u, v, n = (r_cam @ rot[:, i] for i in range(3))
+        out = bg.copy()
+        if float(p0 @ n) <= 0:  # seen from behind
+            return out
+        bw, bh = self.board_mm
+        outline = origin[:, None] + rot[:, :2] @ np.array([[0, bw, bw, 0], [0, 0, bh, bh]])
+        if (self.cam.to_camera(outline.T)[:, 2] <= 1).any():
+            return out
+        uv = self.cam.project(outline.T)
+        w, h = self.cam.size
+        x0, y0 = np.clip(np.floor(uv.min(0)).astype(int) - 3, 0, [w, h])
+        x1, y1 = np.clip(np.ceil(uv.max(0)).astype(int) + 4, 0, [w, h])
+        if x1 <= x0 or y1 <= y0:
+            return out
+        ss = self.SS
+        rays = self.rays[y0 * ss : y1 * ss, x0 * ss : x1 * ss]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = (p0 @ n) / (rays @ n)
+            hit = rays * s[..., None] - p0
+        mx = ((hit @ u) * self.scale - 0.5).astype(np.float32)
+        my = ((hit @ v) * self.scale - 0.5).astype(np.float32)
+        mx[~(s > 0)] = -1e6
+        region = out[y0:y1, x0:x1]
+        big = cv2.resize(region, None, fx=ss, fy=ss, interpolation=cv2.INTER_NEAREST)
+        cv2.remap(
+            self.texture, mx, my, cv2.INTER_LINEAR, dst=big, borderMode=cv2.BORDER_TRANSPARENT
+        )
+        out[y0:y1, x0:x1] = cv2.resize(big, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+        return out
+
+
+def _board_poses(rng: np.random.Generator, n_frames: int, fps: float, board_mm) -> list:
+    """Board poses: origin and rotation (board x, y, normal as columns) per frame."""
+    centres = _smooth_paths(rng, 1, n_frames, fps)[:, :, 0] * np.array([0.5, 0.5, 0.6]) + [
+        0,
+        0,
+        400.0,
+    ]
+    turns = rng.uniform(0.8, 1.2) * 2 * np.pi
+    phase = rng.uniform(0, 2 * np.pi)
+    poses = []
+    for i in range(n_frames):
+        yaw = phase + turns * i / max(n_frames - 1, 1)
+        tilt = 0.35 * np.sin(2 * np.pi * 0.3 * i / fps + phase)
+        roll = 0.3 * np.sin(2 * np.pi * 0.17 * i / fps)
+        # Board faces outwards along (cos yaw, sin yaw), tilted and rolled.
+        normal_out = np.array(
+            [np.cos(yaw) * np.cos(tilt), np.sin(yaw) * np.cos(tilt), np.sin(tilt)]
+        )
+        z = -normal_out  # board z points into the board, away from the viewer
+        up = np.array([0.0, 0.0, 1.0])
+        x = np.cross(up, normal_out)
+        x /= np.linalg.norm(x)
+        y = np.cross(z, x)
+        rot_roll = cv2.Rodrigues(z * roll)[0]
+        x, y = rot_roll @ x, rot_roll @ y
+        rot = np.stack([x, y, z], 1)
+        origin = centres[i] - rot @ np.array([board_mm[0] / 2, board_mm[1] / 2, 0.0])
+        poses.append((origin, rot))
+    return poses
+
+
+def synthesize(
+    out: str | Path,
+    kind: str = "markers",
+    cameras: int = 4,
+    frames: int = 120,
+    size: tuple[int, int] = (640, 480),
+    fps: float = 30.0,
+    codec: str = "h264",
+    seed: int = 0,
+    n_markers: int = 6,
+    gop: int = 120,
+) -> SyntheticRecording:
+    """Render a synthetic multi-camera recording with its ground truth.
+
+    Parameters
+    ----------
+    out : str or pathlib.Path
+        Recording folder to create.
+    kind : {"markers", "charuco"}
+        The scene.
+    cameras : int
+        Number of cameras.
+    frames : int
+        Frames per video.
+    size : tuple of int
+        ``(width, height)``.
+    fps : float
+        Frame rate.
+    codec : {"h264", "mp4v", "mjpg", "vp9"}
+        Video codec (H.264 is written with B-frames).
+    seed : int
+        Seed of every random choice.
+    n_markers : int
+        Markers in the ``markers`` scene.
+    gop : int
+        Keyframe interval of inter-frame codecs.
+
+    Returns
+    -------
+    SyntheticRecording
+        Paths, cameras and ground truth.
+
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if codec not in CODECS:
+        raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
+    if cameras < 1 or frames < 1 or fps <= 0 or min(size) < 16:
+        raise ValueError("cameras and frames must be positive, fps > 0, size at least 16x16")
+    rng = np.random.default_rng(seed)
+    root = Path(out)
+    video_dir = root / "synchronized_videos"
+    video_dir.mkdir(parents=True, exist_ok=True)
+    cams = make_cameras(cameras, size, rng)
+    bg = _background(size, rng)
+    suffix = CODECS[codec][1]
+    attrs: dict = {"kind": kind, "seed": seed, "fps": fps, "codec": codec, "space_unit": "mm"}
+
+    if kind == "markers":
+        points = _smooth_paths(rng, n_markers, frames, fps)  # (time, 3, K)
+        keypoints = [f"marker{i}" for i in range(n_markers)]
+        _, colours = palette(n_markers)
+        attrs.update(n_markers=n_markers, marker_radius_mm=MARKER_RADIUS_MM)
+    else:
+        tracker = Charuco(square_length=CHARUCO_SQUARE_MM)
+        board = tracker.board()
+        sx, sy = tracker.squares_x, tracker.squares_y
+        board_mm = (sx * CHARUCO_SQUARE_MM, sy * CHARUCO_SQUARE_MM)
+        px_per_square = 80
+        texture = board.generateImage((sx * px_per_square, sy * px_per_square), marginSize=0)
+        texture = cv2.cvtColor(texture, cv2.COLOR_GRAY2BGR)
+        corners = np.asarray(board.getChessboardCorners(), float)  # (N, 3) in mm
+        poses = _board_poses(rng, frames, fps, board_mm)
+        points = np.stack([(rot @ corners.T) + origin[:, None] for origin, rot in poses])
+        keypoints = [str(i) for i in range(len(corners))]
+        attrs.update(board=tracker.params())
+
+    n_k = points.shape[2]
+    uv_all = np.full((cameras, frames, 2, n_k), np.nan)
+    vis_all = np.zeros((cameras, frames, n_k), bool)
+    videos = []
+    for c, cam in enumerate(cams):
+        path = video_dir / f"{cam.name}{suffix}"
+        renderer = _BoardRenderer(cam, texture, board_mm) if kind == "charuco" else None
+        with VideoWriter(path, fps, codec, gop=gop) as writer:
+            for t in range(frames):
+                if kind == "markers":
+                    img, uv, vis = _render_markers(bg, cam, points[t], colours)
+                else:
+                    origin, rot = poses[t]
+                    img = renderer.render(bg, origin, rot)
+                    uv = cam.project(points[t].T).T
+                    depth = cam.to_camera(points[t].T)[:, 2]
+                    facing = float((cam.rotation_matrix @ rot[:, 2]) @ [0, 0, 1]) > 0.2
+                    vis = facing & (depth > 0) & (uv[0] > 2) & (uv[1] > 2)
+                    vis &= (uv[0] < size[0] - 3) & (uv[1] < size[1] - 3)
+                writer.write(img)
+                uv_all[c, t], vis_all[c, t] = uv, vis
+        videos.append(path)
+        logger.info("wrote %s", path)
+
+    gt = xr.Dataset(
+        {
+            "position": (
+                ("time", "space", "keypoint", "individual"),
+                points[..., None].astype(np.float64),
+                {"units": "mm"},
+            ),
+            "position_2d": (
+                ("view", "time", "space_2d", "keypoint", "individual"),
+                uv_all[..., None],
+                {"units": "pixels"},
+            ),
+            "visible": (("view", "time", "keypoint", "individual"), vis_all[..., None]),
+        },
+        coords={
+            "time": np.arange(frames),
+            "space": np.array(["x", "y", "z"], dtype=object),
+            "space_2d": np.array(["x", "y"], dtype=object),
+            "keypoint": np.array(keypoints, dtype=object),
+            "individual": np.array([INDIVIDUAL], dtype=object),
+            "view": np.array([c.name for c in cams], dtype=object),
+        },
+        attrs={"source_software": "mocapflow.synthetic", "ds_type": "poses", **attrs},
+    )
+    gt.to_zarr(root / "ground_truth.zarr", mode="w", consolidated=False, zarr_format=3)
+    write_toml(root / "calibration.toml", cams, {"source": "mocapflow.synthetic", "seed": seed})
+    return SyntheticRecording(root, videos, cams, gt)

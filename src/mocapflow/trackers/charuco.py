@@ -1,0 +1,128 @@
+"""ChArUco board corners with OpenCV's ``CharucoDetector``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from .base import Output, pose_outputs
+
+__all__ = ["Charuco", "make_board"]
+
+
+def make_board(
+    squares_x: int = 7,
+    squares_y: int = 5,
+    square_length: float = 1.0,
+    marker_ratio: float = 0.8,
+    dictionary: str = "DICT_4X4_250",
+) -> cv2.aruco.CharucoBoard:
+    """Build a ChArUco board (FreeMoCap's 7x5 ``DICT_4X4_250`` by default).
+
+    Parameters
+    ----------
+    squares_x, squares_y : int
+        Squares across and down.
+    square_length : float
+        Side of a square, in the world unit (only 3-D work uses it).
+    marker_ratio : float
+        Marker side as a fraction of the square side.
+    dictionary : str
+        Name of an OpenCV predefined ArUco dictionary.
+
+    Returns
+    -------
+    cv2.aruco.CharucoBoard
+        The board.
+
+    """
+    if not hasattr(cv2.aruco, dictionary):
+        raise ValueError(f"charuco: unknown dictionary {dictionary!r} (e.g. DICT_4X4_250)")
+    dic = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary))
+    return cv2.aruco.CharucoBoard(
+        (squares_x, squares_y), square_length, square_length * marker_ratio, dic
+    )
+
+
+@lru_cache(maxsize=8)
+def _detector(params: tuple) -> cv2.aruco.CharucoDetector:
+    # Built once per process: detectors do not pickle, parameters do.
+    return cv2.aruco.CharucoDetector(make_board(*params))
+
+
+@dataclass(frozen=True)
+class Charuco:
+    """Detect ChArUco corners; keypoints are the board's corner ids.
+
+    Parameters
+    ----------
+    squares_x, squares_y, square_length, marker_ratio, dictionary
+        The board, as :func:`make_board` takes them.
+
+    """
+
+    squares_x: int = 7
+    squares_y: int = 5
+    square_length: float = 1.0
+    marker_ratio: float = 0.8
+    dictionary: str = "DICT_4X4_250"
+    name: str = field(default="charuco", init=False)
+
+    def __post_init__(self) -> None:
+        if self.squares_x < 2 or self.squares_y < 2:
+            raise ValueError("charuco: a board needs at least 2x2 squares")
+        if not 0 < self.marker_ratio < 1:
+            raise ValueError("charuco: marker_ratio must be between 0 and 1")
+        make_board(*self._board_params())
+
+    def _board_params(self) -> tuple:
+        return (
+            self.squares_x,
+            self.squares_y,
+            float(self.square_length),
+            float(self.marker_ratio),
+            self.dictionary,
+        )
+
+    @property
+    def n_corners(self) -> int:
+        """Inner corners of the board."""
+        return (self.squares_x - 1) * (self.squares_y - 1)
+
+    def board(self) -> cv2.aruco.CharucoBoard:
+        """Return the board."""
+        return make_board(*self._board_params())
+
+    def params(self) -> dict:
+        """Return the parameters."""
+        return {
+            "squares_x": self.squares_x,
+            "squares_y": self.squares_y,
+            "square_length": float(self.square_length),
+            "marker_ratio": float(self.marker_ratio),
+            "dictionary": self.dictionary,
+        }
+
+    def outputs(self) -> dict[str, Output]:
+        """Declare ``position`` and ``confidence`` over the corner ids."""
+        return pose_outputs([str(i) for i in range(self.n_corners)])
+
+    def __call__(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+        """Detect the board's corners in every frame."""
+        detector = _detector(self._board_params())
+        n, k = len(frames), self.n_corners
+        position = np.full((n, 2, k, 1), np.nan, np.float32)
+        confidence = np.full((n, k, 1), np.nan, np.float32)
+        for i, frame in enumerate(frames):
+            gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            corners, ids, _, _ = detector.detectBoard(gray)
+            if ids is None or len(ids) == 0:
+                continue
+            ids = np.asarray(ids).reshape(-1)
+            pts = np.asarray(corners, np.float32).reshape(-1, 2)
+            position[i, :, ids, 0] = pts
+            confidence[i, ids, 0] = 1.0
+        return {"position": position, "confidence": confidence}

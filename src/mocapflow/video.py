@@ -1,0 +1,405 @@
+"""Probe videos and read exact frame ranges.
+
+Frames are decoded with PyAV and converted to BGR by FFmpeg's swscale, which
+gives pixel-identical frames to ``cv2.VideoCapture``'s sequential read.
+
+A range read seeks to the keyframe at or before the first wanted frame and
+decodes forward, keeping frames by presentation timestamp. The timestamps of
+every frame come from one cheap demux pass (no decoding) at probe time, which
+also gives the true frame count (containers often report none, or a wrong one)
+and the keyframe positions that the chunk planner aligns tasks with.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+__all__ = [
+    "VideoError",
+    "VideoInfo",
+    "probe",
+    "read_frames",
+    "read_range",
+    "decode_threads",
+    "VideoWriter",
+    "CODECS",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Environment variable that fixes the number of decoder threads (0 = FFmpeg's choice).
+THREADS_ENV = "MOCAPFLOW_DECODE_THREADS"
+
+
+class VideoError(Exception):
+    """A video cannot be opened or decoded; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What one demux pass tells about a video.
+
+    Attributes
+    ----------
+    path : str
+        The video file.
+    n_frames : int
+        Frames found by demuxing (not the container's claim).
+    fps : float
+        Average frame rate.
+    width, height : int
+        Frame size in pixels.
+    codec : str
+        FFmpeg codec name, e.g. ``"h264"``.
+    pts : numpy.ndarray
+        Presentation timestamp of every frame, in presentation order.
+    keyframes : numpy.ndarray
+        Indices of the keyframes (frames a decoder can start from).
+    reported_frames : int
+        The frame count the container claims (0 when it claims none).
+
+    """
+
+    path: str
+    n_frames: int
+    fps: float
+    width: int
+    height: int
+    codec: str
+    pts: np.ndarray = field(repr=False, compare=False)
+    keyframes: np.ndarray = field(repr=False, compare=False)
+    reported_frames: int = 0
+
+    def keyframe_before(self, index: int) -> int:
+        """Return the index of the last keyframe at or before frame ``index``."""
+        pos = int(np.searchsorted(self.keyframes, index, side="right")) - 1
+        return int(self.keyframes[max(pos, 0)])
+
+    def metadata(self) -> dict:
+        """Return the JSON-serialisable facts about this video."""
+        return {
+            "path": self.path,
+            "n_frames": self.n_frames,
+            "fps": self.fps,
+            "width": self.width,
+            "height": self.height,
+            "codec": self.codec,
+            "reported_frames": self.reported_frames,
+        }
+
+
+def decode_threads() -> int:
+    """Return the decoder thread count from ``MOCAPFLOW_DECODE_THREADS`` (0: automatic)."""
+    try:
+        return max(0, int(os.environ.get(THREADS_ENV, "0")))
+    except ValueError:
+        return 0
+
+
+def _open(path: str | os.PathLike) -> av.container.InputContainer:
+    p = Path(path)
+    if not p.exists():
+        raise VideoError(f"{p}: no such file; check the path")
+    if p.is_file() and p.stat().st_size == 0:
+        raise VideoError(f"{p}: the file is empty (0 bytes); re-export or remove it")
+    if not os.access(p, os.R_OK):
+        raise VideoError(f"{p}: permission denied; make it readable (chmod a+r) or remove it")
+    try:
+        container = av.open(str(p), mode="r")
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise VideoError(
+            f"{p}: not a readable video ({exc.__class__.__name__}: {exc}); "
+            "re-export it or remove it from the recording"
+        ) from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{p}: the file has no video stream; remove it from the recording")
+    return container
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Probe a video: size, codec, rate, and every frame's timestamp by demuxing.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The video file.
+
+    Returns
+    -------
+    VideoInfo
+        The facts about the video.
+
+    Raises
+    ------
+    VideoError
+        If the file cannot be opened or holds no frames.
+
+    """
+    path = str(path)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        pts_list: list[int] = []
+        key_pts: list[int] = []
+        n_none = 0
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                ts = packet.pts if packet.pts is not None else packet.dts
+                if ts is None:
+                    n_none += 1
+                    continue
+                pts_list.append(ts)
+                if packet.is_keyframe:
+                    key_pts.append(ts)
+        except av.error.FFmpegError as exc:
+            logger.warning("%s: demuxing stopped early (%s)", path, exc)
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        info_fps = float(rate) if rate else 0.0
+        width, height, codec = int(ctx.width), int(ctx.height), str(ctx.name)
+        reported = int(stream.frames or 0)
+    finally:
+        container.close()
+    if n_none:
+        raise VideoError(
+            f"{path}: {n_none} packets carry no timestamp, so frames cannot be located; "
+            "remux it (ffmpeg -i IN -c copy OUT.mkv)"
+        )
+    if not pts_list:
+        raise VideoError(f"{path}: the video holds no frames; re-export it or remove it")
+    pts = np.array(sorted(set(pts_list)), dtype=np.int64)
+    keyframes = np.searchsorted(pts, np.array(sorted(set(key_pts)), dtype=np.int64))
+    if keyframes.size == 0 or keyframes[0] != 0:
+        # A stream must be decodable from its start; treat frame 0 as a restart point.
+        keyframes = np.concatenate([[0], keyframes]).astype(np.int64)
+    if reported and reported != len(pts):
+        logger.info("%s: container reports %d frames, demuxing finds %d", path, reported, len(pts))
+    return VideoInfo(
+        path=path,
+        n_frames=len(pts),
+        fps=info_fps,
+        width=width,
+        height=height,
+        codec=codec,
+        pts=pts,
+        keyframes=keyframes.astype(np.int64),
+        reported_frames=reported,
+    )
+
+
+def _to_bgr(frame: av.VideoFrame) -> np.ndarray:
+    return frame.to_ndarray(format="bgr24")
+
+
+def read_range(
+    path: str | os.PathLike,
+    start: int,
+    stop: int,
+    start_pts: int,
+    seek_pts: int | None,
+    *,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Decode frames ``start..stop-1`` given the first frame's timestamp.
+
+    This is the worker-side reader: the planner already knows the timestamps,
+    so no probing happens here. Decoding stops early on a corrupt or truncated
+    stream; the result then holds fewer than ``stop - start`` frames.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The video file.
+    start, stop : int
+        The frame range, in presentation order.
+    start_pts : int
+        Presentation timestamp of frame ``start``.
+    seek_pts : int or None
+        Timestamp of a keyframe at or before ``start`` to seek to; ``None``
+        decodes from the beginning.
+    threads : int, optional
+        Decoder threads; default from :func:`decode_threads`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` array shaped ``(n, height, width, 3)``, BGR, ``n <= stop - start``.
+
+    """
+    want = stop - start
+    if want <= 0:
+        raise ValueError(f"empty frame range {start}:{stop}")
+    container = _open(path)
+    frames: list[np.ndarray] = []
+    try:
+        stream = container.streams.video[0]
+        n_threads = decode_threads() if threads is None else threads
+        if n_threads:
+            stream.thread_type = "SLICE" if n_threads == 1 else "AUTO"
+            stream.codec_context.thread_count = n_threads
+        if seek_pts is not None and start > 0:
+            container.seek(int(seek_pts), stream=stream, backward=True, any_frame=False)
+        first = True
+        try:
+            for frame in container.decode(stream):
+                ts = frame.pts if frame.pts is not None else frame.dts
+                if first and ts is not None and ts > start_pts and seek_pts is not None:
+                    # The demuxer overshot (a sparse or wrong index): start over from the top.
+                    logger.debug("%s: seek overshot frame %d; decoding from the start", path, start)
+                    container.seek(0, stream=stream, backward=True, any_frame=False)
+                    seek_pts = None
+                    continue
+                first = False
+                if ts is None or ts < start_pts:
+                    continue
+                frames.append(_to_bgr(frame))
+                if len(frames) == want:
+                    break
+        except av.error.FFmpegError as exc:
+            logger.warning(
+                "%s: decoding failed after %d of frames %d:%d (%s)",
+                path,
+                len(frames),
+                start,
+                stop,
+                exc,
+            )
+    finally:
+        container.close()
+    if not frames:
+        stream_shape = (0, 0, 0, 3)
+        return np.zeros(stream_shape, dtype=np.uint8)
+    return np.stack(frames)
+
+
+def read_frames(
+    path: str | os.PathLike,
+    start: int,
+    stop: int,
+    *,
+    info: VideoInfo | None = None,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Return exactly frames ``start..stop-1`` as a sequential read decodes them.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The video file.
+    start, stop : int
+        The frame range; ``stop`` is clipped to the video's length.
+    info : VideoInfo, optional
+        A probe of the file, to skip probing it again.
+    threads : int, optional
+        Decoder threads (0: FFmpeg's choice).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` array shaped ``(stop - start, height, width, 3)``, BGR.
+
+    Raises
+    ------
+    VideoError
+        If the file cannot be read or decodes fewer frames than it holds.
+
+    """
+    info = info or probe(path)
+    if start < 0 or stop < start:
+        raise ValueError(f"invalid frame range {start}:{stop}")
+    stop = min(stop, info.n_frames)
+    if start >= stop:
+        return np.zeros((0, info.height, info.width, 3), dtype=np.uint8)
+    key = info.keyframe_before(start)
+    frames = read_range(
+        path, start, stop, int(info.pts[start]), int(info.pts[key]), threads=threads
+    )
+    if len(frames) != stop - start:
+        raise VideoError(
+            f"{path}: decoded {len(frames)} of frames {start}:{stop}; the file is truncated "
+            "or corrupt, re-export it"
+        )
+    return frames
+
+
+#: Codec name -> (FFmpeg encoder, container suffix, pixel format, encoder options).
+CODECS: dict[str, tuple[str, str, str, dict]] = {
+    "h264": ("libx264", ".mp4", "yuv420p", {"crf": "16", "bf": "2", "preset": "veryfast"}),
+    "mp4v": ("mpeg4", ".mp4", "yuv420p", {"qscale": "2"}),
+    "mjpg": ("mjpeg", ".avi", "yuvj420p", {"q:v": "2"}),
+    "vp9": ("libvpx-vp9", ".webm", "yuv420p", {"crf": "20", "b:v": "0", "deadline": "realtime"}),
+}
+
+
+class VideoWriter:
+    """Write BGR frames to a video with PyAV (H.264 with B-frames, MPEG-4, MJPEG or VP9).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; its suffix should match the codec's container.
+    fps : float
+        Frame rate.
+    codec : str
+        One of :data:`CODECS`.
+    gop : int
+        Keyframe interval for inter-frame codecs.
+
+    Examples
+    --------
+    >>> with VideoWriter("cam1.mp4", 30, "h264") as w:  # doctest: +SKIP
+    ...     w.write(frame)
+
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float, codec: str = "h264", gop: int = 120):
+        if codec not in CODECS:
+            raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
+        encoder, _, pix_fmt, options = CODECS[codec]
+        self._container = av.open(str(path), mode="w")
+
+        self._stream = self._container.add_stream(
+            encoder, rate=Fraction(fps).limit_denominator(1001)
+        )
+        self._stream.pix_fmt = pix_fmt
+        opts = dict(options)
+        if codec in ("h264", "vp9", "mp4v"):
+            opts.update(
+                {"g": str(gop), "keyint_min": str(gop)} if codec == "h264" else {"g": str(gop)}
+            )
+            if codec == "h264":
+                opts["sc_threshold"] = "0"
+        self._stream.options = opts
+        self._sized = False
+
+    def write(self, frame: np.ndarray) -> None:
+        """Encode one ``uint8`` BGR frame shaped ``(height, width, 3)``."""
+        if not self._sized:
+            self._stream.height, self._stream.width = frame.shape[:2]
+            self._sized = True
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
+        for packet in self._stream.encode(vf):
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        """Flush the encoder and close the file."""
+        if self._sized:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+        self._container.close()
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
