@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -27,6 +28,7 @@ __all__ = [
     "probe",
     "read_frames",
     "read_range",
+    "iter_range",
     "decode_threads",
     "VideoWriter",
     "CODECS",
@@ -201,7 +203,7 @@ def _to_bgr(frame: av.VideoFrame) -> np.ndarray:
     return frame.to_ndarray(format="bgr24")
 
 
-def read_range(
+def iter_range(
     path: str | os.PathLike,
     start: int,
     stop: int,
@@ -209,12 +211,11 @@ def read_range(
     seek_pts: int | None,
     *,
     threads: int | None = None,
-) -> np.ndarray:
-    """Decode frames ``start..stop-1`` given the first frame's timestamp.
+) -> Iterator[np.ndarray]:
+    """Yield frames ``start..stop-1`` one at a time, given the first frame's timestamp.
 
     This is the worker-side reader: the planner already knows the timestamps,
-    so no probing happens here. Decoding stops early on a corrupt or truncated
-    stream; the result then holds fewer than ``stop - start`` frames.
+    so nothing is probed here, and only one decoded frame is held at a time.
 
     Parameters
     ----------
@@ -230,30 +231,35 @@ def read_range(
     threads : int, optional
         Decoder threads; default from :func:`decode_threads`.
 
-    Returns
-    -------
+    Yields
+    ------
     numpy.ndarray
-        ``uint8`` array shaped ``(n, height, width, 3)``, BGR, ``n <= stop - start``.
+        ``uint8`` BGR frames shaped ``(height, width, 3)``.
 
+    Raises
+    ------
+    VideoError
+        If the file cannot be opened, or decoding fails part-way (after the
+        frames decoded so far were yielded).
     """
     want = stop - start
     if want <= 0:
         raise ValueError(f"empty frame range {start}:{stop}")
     container = _open(path)
-    frames: list[np.ndarray] = []
+    n = 0
     try:
         stream = container.streams.video[0]
         n_threads = decode_threads() if threads is None else threads
         if n_threads:
-            stream.thread_type = "SLICE" if n_threads == 1 else "AUTO"
             stream.codec_context.thread_count = n_threads
+            stream.thread_type = "AUTO" if n_threads > 1 else "SLICE"
         if seek_pts is not None and start > 0:
             container.seek(int(seek_pts), stream=stream, backward=True, any_frame=False)
         first = True
         try:
             for frame in container.decode(stream):
                 ts = frame.pts if frame.pts is not None else frame.dts
-                if first and ts is not None and ts > start_pts and seek_pts is not None:
+                if first and seek_pts is not None and ts is not None and ts > start_pts:
                     # The demuxer overshot (a sparse or wrong index): start over from the top.
                     logger.debug("%s: seek overshot frame %d; decoding from the start", path, start)
                     container.seek(0, stream=stream, backward=True, any_frame=False)
@@ -262,23 +268,46 @@ def read_range(
                 first = False
                 if ts is None or ts < start_pts:
                     continue
-                frames.append(_to_bgr(frame))
-                if len(frames) == want:
-                    break
+                yield _to_bgr(frame)
+                n += 1
+                if n == want:
+                    return
         except av.error.FFmpegError as exc:
-            logger.warning(
-                "%s: decoding failed after %d of frames %d:%d (%s)",
-                path,
-                len(frames),
-                start,
-                stop,
-                exc,
-            )
+            raise VideoError(
+                f"{path}: decoding failed after {n} of frames {start}:{stop} ({exc}); "
+                "the file is corrupt, re-export it"
+            ) from None
     finally:
         container.close()
+
+
+def read_range(
+    path: str | os.PathLike,
+    start: int,
+    stop: int,
+    start_pts: int,
+    seek_pts: int | None,
+    *,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Decode frames ``start..stop-1`` into one array (see :func:`iter_range`).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` array shaped ``(n, height, width, 3)``, BGR; ``n < stop - start``
+        when the stream ends early or is corrupt part-way.
+    """
+    frames: list[np.ndarray] = []
+    try:
+        for frame in iter_range(path, start, stop, start_pts, seek_pts, threads=threads):
+            frames.append(frame)
+    except VideoError as exc:
+        if not frames:
+            raise
+        logger.warning("%s", exc)
     if not frames:
-        stream_shape = (0, 0, 0, 3)
-        return np.zeros(stream_shape, dtype=np.uint8)
+        return np.zeros((0, 0, 0, 3), dtype=np.uint8)
     return np.stack(frames)
 
 

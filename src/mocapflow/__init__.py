@@ -1,0 +1,45 @@
+"""mocapflow: track multi-camera recordings as frame-chunk Dask graphs streamed into Zarr.
+
+Importing the package has no side effects and configures no logging. The Dask
+machinery loads on first use of :func:`process`, :func:`track` or the cluster.
+
+Examples
+--------
+>>> import mocapflow
+>>> rec = mocapflow.open_recording("session01")          # doctest: +SKIP
+>>> ds = mocapflow.track(rec, "markers")                 # lazy, Dask-backed
+>>> store = mocapflow.process(rec, "markers")            # runs on a LocalCluster
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "open_recording": "recording",
+    "Recording": "recording",
+    "RecordingError": "recording",
+    "read_frames": "video",
+    "probe": "video",
+    "get_tracker": "trackers",
+    "synthesize": "synthetic",
+    "open_store": "store",
+    "track": "graph",
+    "plan": "graph",
+    "process": "graph",
+    "RunResult": "graph",
+    "start_cluster": "cluster",
+    "size_cluster": "cluster",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'mocapflow' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

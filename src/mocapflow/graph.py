@@ -1,0 +1,403 @@
+"""Build and run the frame-chunk graph: the one module that drives Dask.
+
+Two entry points:
+
+:func:`track`
+    A lazy, Dask-backed :class:`xarray.Dataset` of tracker outputs. Nothing
+    runs until you compute it, on whatever ``Client`` you have.
+:func:`process`
+    Runs every task on a cluster; each task writes its own region of the
+    Zarr store as it finishes, so results stream to disk and memory stays
+    bounded by workers x batch, whatever the number of videos.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from . import store as _store
+from .cluster import Sizing, size_cluster, start_cluster
+from .recording import Recording, RecordingError, open_recording
+from .tasks import (
+    BATCH_FRAMES,
+    DEFAULT_CHUNK_FRAMES,
+    ChunkSpec,
+    plan_chunks,
+    run_chunk,
+    time_chunk_for,
+    track_chunk,
+)
+from .trackers import Tracker, get_tracker
+
+__all__ = ["RunResult", "plan", "process", "track", "write_tasks"]
+
+logger = logging.getLogger(__name__)
+
+STORE_NAME = "mocapflow.zarr"
+
+
+def _recording(recording: Recording | str | Path) -> Recording:
+    return recording if isinstance(recording, Recording) else open_recording(recording)
+
+
+def plan(
+    recording: Recording | str | Path, chunk_frames: int = DEFAULT_CHUNK_FRAMES
+) -> list[ChunkSpec]:
+    """Return the tasks for a recording (see :func:`mocapflow.tasks.plan_chunks`)."""
+    return plan_chunks(_recording(recording), chunk_frames)
+
+
+def _common_chunks(specs: list[ChunkSpec], n_time: int) -> tuple[int, ...]:
+    bounds = sorted({0, n_time, *(s.start for s in specs), *(s.stop for s in specs)})
+    return tuple(int(b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def track(
+    recording: Recording | str | Path,
+    tracker: str | Tracker = "framestats",
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    **tracker_params,
+) -> xr.Dataset:
+    """Return the tracker's outputs for a recording as a lazy Dask-backed Dataset.
+
+    Each task decodes one frame range of one video and tracks it; the
+    Dataset's blocks are slices of those tasks' results. Inspect it
+    (``ds.position.data.visualize()``, ``len(ds.__dask_graph__())``) or compute
+    it on your own ``Client``. Unreadable views and the frames past a view's
+    end hold the fill value (NaN).
+
+    Parameters
+    ----------
+    recording : Recording or path
+        The recording.
+    tracker : str or Tracker
+        Tracker name, ``package.module:factory``, or an instance.
+    chunk_frames : int
+        Target frames per task.
+    **tracker_params
+        Parameters for the tracker.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``(view, time, ...)``, as written by :func:`process`.
+    """
+    rec = _recording(recording)
+    trk = get_tracker(tracker, **tracker_params)
+    specs = plan_chunks(rec, chunk_frames)
+    ds = _store.template(rec, trk, time_chunk_for(chunk_frames))
+    n_time = rec.n_frames
+    common = _common_chunks(specs, n_time)
+    by_view: dict[int, list[ChunkSpec]] = {}
+    for s in specs:
+        by_view.setdefault(s.view_index, []).append(s)
+    results = {s.key: dask.delayed(track_chunk, pure=True)(s, trk) for s in specs}
+    for name in [*trk.outputs(), _store.DECODED]:
+        var = ds[name]
+        frame_shape = var.shape[2:]
+        fill = var.dtype.type(False) if name == _store.DECODED else trk.outputs()[name].fill
+        rows = []
+        for v in range(len(rec.views)):
+            pieces = []
+            for s in by_view.get(v, []):
+                getter = dask.delayed(_pick, pure=True)(results[s.key], name)
+                pieces.append(da.from_delayed(getter, (s.n_frames, *frame_shape), var.dtype))
+            covered = sum(p.shape[0] for p in pieces)
+            if covered < n_time:
+                pieces.append(da.full((n_time - covered, *frame_shape), fill, dtype=var.dtype))
+            rows.append(da.concatenate(pieces, axis=0).rechunk({0: common}))
+        ds[name] = (var.dims, da.stack(rows, axis=0), var.attrs)
+    ds.attrs.update(_base_attrs(rec, trk, chunk_frames))
+    return ds
+
+
+def _pick(result: dict, name: str) -> np.ndarray:
+    return result["decoded"] if name == _store.DECODED else result["arrays"][name]
+
+
+def write_tasks(
+    specs: list[ChunkSpec], tracker: Tracker, store_path: str | Path, time_chunk: int
+) -> list:
+    """Return one ``dask.delayed`` write task per chunk (the store must exist)."""
+    run = dask.delayed(run_chunk, pure=False)
+    return [
+        run(s, tracker, str(store_path), time_chunk, dask_key_name=f"chunk-{s.view}-{s.start}")
+        for s in specs
+    ]
+
+
+def _base_attrs(rec: Recording, trk: Tracker, chunk_frames: int) -> dict:
+    outputs = trk.outputs()
+    attrs = {
+        **_store.software_attrs(),
+        "ds_type": "poses" if "position" in outputs else "frames",
+        "fps": float(rec.fps),
+        "time_unit": "frames",
+        "recording": str(rec.path),
+        "tracker": trk.name,
+        "tracker_params": trk.params(),
+        "chunk_frames": int(chunk_frames),
+        "time_chunk": time_chunk_for(chunk_frames),
+        "views": [v.metadata() for v in rec.views],
+        "warnings": list(rec.warnings),
+    }
+    return attrs
+
+
+@dataclass
+class RunResult:
+    """What :func:`process` did.
+
+    Attributes
+    ----------
+    store : pathlib.Path
+        The Zarr store.
+    views : dict
+        View name to ``{"status", "error", "n_decoded", "n_frames"}``.
+    n_tasks, computed, skipped : int
+        Tasks in the plan, run now, and found done from an earlier run.
+    failed_tasks : list of dict
+        Records of tasks that failed.
+    sizing : dict or None
+        The cluster sizing decision (None on a user's client).
+    dashboard : str or None
+        The dashboard URL.
+    report : pathlib.Path or None
+        The performance report.
+    seconds : float
+        Wall time of the run.
+    """
+
+    store: Path
+    views: dict
+    n_tasks: int
+    computed: int
+    skipped: int
+    failed_tasks: list = field(default_factory=list)
+    sizing: dict | None = None
+    dashboard: str | None = None
+    report: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def failed_views(self) -> list[str]:
+        """Views that did not finish cleanly."""
+        return [name for name, v in self.views.items() if v["status"] != "ok"]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every view succeeded, 1 when some failed or are partial."""
+        return 1 if self.failed_views else 0
+
+    def open(self) -> xr.Dataset:
+        """Open the store lazily."""
+        return _store.open_store(self.store)
+
+
+def report_path(store_path: Path) -> Path:
+    """Where the performance report of a store goes: beside it."""
+    return store_path.with_name(store_path.name.removesuffix(".zarr") + ".report.html")
+
+
+def _view_outcomes(rec: Recording, records: dict) -> dict:
+    views = {}
+    for i, view in enumerate(rec.views):
+        mine = [r for k, r in records.items() if k[0] == i]
+        decoded = sum(r.get("n_decoded", 0) for r in mine)
+        errors = [r["error"] for r in mine if r.get("error")]
+        if view.error:
+            status, error = "failed", view.error
+        elif errors or decoded < view.n_frames:
+            status = "partial" if decoded else "failed"
+            error = errors[0] if errors else f"{decoded} of {view.n_frames} frames written"
+        else:
+            status, error = "ok", None
+        views[view.name] = {
+            "status": status,
+            "error": error,
+            "n_decoded": int(decoded),
+            "n_frames": view.n_frames,
+        }
+    return views
+
+
+def _prepare_store(
+    out: Path, rec: Recording, trk: Tracker, chunk_frames: int, overwrite: bool
+) -> dict:
+    """Create the store, or check an existing one matches; return its done records."""
+    fp = _store.fingerprint(rec, trk, chunk_frames)
+    state = _store.check_target(out)
+    attrs = _store.read_attrs(out) if state == "ours" else {}
+    if attrs.get("template_complete") and not overwrite:
+        old = attrs.get("fingerprint", {})
+        if old.get("digest") != fp["digest"]:
+            changed = [k for k in ("videos", "tracker", "tracker_params", "chunk_frames")
+                       if old.get(k) != fp[k]]
+            raise _store.StoreError(
+                f"{out}: holds results from other inputs ({', '.join(changed) or 'fingerprint'} "
+                "differ); rerun with --overwrite to start afresh, or choose another --out"
+            )
+        return _store.done_chunks(out)
+    attrs = {**_base_attrs(rec, trk, chunk_frames), "fingerprint": fp}
+    _store.create(out, rec, trk, time_chunk_for(chunk_frames), attrs)
+    return {}
+
+
+def process(
+    recording: Recording | str | Path,
+    tracker: str | Tracker = "framestats",
+    out: str | Path | None = None,
+    *,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    workers: int | None = None,
+    client=None,
+    report: bool = True,
+    overwrite: bool = False,
+    dashboard_address: str = "127.0.0.1:8787",
+    retries: int = 2,
+    on_event: Callable[[str, dict], None] | None = None,
+    **tracker_params,
+) -> RunResult:
+    """Track a recording on a cluster, streaming every chunk into a Zarr store.
+
+    A rerun of the same command resumes: tasks already recorded done are
+    skipped. A store made from other inputs is refused unless ``overwrite``.
+
+    Parameters
+    ----------
+    recording : Recording or path
+        The recording.
+    tracker : str or Tracker
+        Tracker name, ``package.module:factory``, or an instance.
+    out : path, optional
+        The store; default ``RECORDING/mocapflow.zarr``.
+    chunk_frames : int
+        Target frames per task.
+    workers : int, optional
+        Override the sized worker count.
+    client : distributed.Client, optional
+        Run on this client instead of starting a LocalCluster.
+    report : bool
+        Save a self-contained performance report beside the store.
+    overwrite : bool
+        Replace an existing store made from other inputs.
+    dashboard_address : str
+        Where the dashboard listens (loopback by default).
+    retries : int
+        Retries of a task that raised or whose worker died.
+    on_event : callable, optional
+        Called as ``on_event("start", {...})`` once the cluster is up and
+        ``on_event("chunk", record)`` as each task finishes.
+    **tracker_params
+        Parameters for the tracker.
+
+    Returns
+    -------
+    RunResult
+        The store, per-view outcomes and run facts.
+    """
+    from distributed import as_completed, performance_report
+
+    t0 = time.perf_counter()
+    rec = _recording(recording)
+    if not rec.ok_views:
+        raise RecordingError(
+            f"{rec.path}: none of the {len(rec.views)} videos can be read; "
+            + "; ".join(v.error for v in rec.views if v.error)
+        )
+    trk = get_tracker(tracker, **tracker_params)
+    specs = plan_chunks(rec, chunk_frames)
+    store_path = Path(out) if out is not None else rec.path / STORE_NAME
+    done = _prepare_store(store_path, rec, trk, chunk_frames, overwrite)
+    todo = [s for s in specs if s.key not in done]
+    records = {k: r for k, r in done.items() if k in {s.key for s in specs}}
+    logger.info(
+        "%s: %d tasks, %d already done (skipped), %d to compute",
+        store_path, len(specs), len(specs) - len(todo), len(todo),
+    )
+    sizing: Sizing | None = None
+    cluster = None
+    own_client = client is None
+    if own_client:
+        biggest = max(v.info.width * v.info.height * 3 for v in rec.ok_views)
+        sizing = size_cluster(max(1, len(todo)), biggest, BATCH_FRAMES, workers=workers)
+        cluster, client = start_cluster(sizing, dashboard_address)
+    failed: list[dict] = []
+    rpath = report_path(store_path) if report else None
+    try:
+        _store.update_attrs(
+            store_path,
+            cluster=sizing.to_dict() if sizing else {"reason": "a user-supplied client"},
+            start_time=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            completed=False,
+        )
+        if on_event:
+            on_event(
+                "start",
+                {
+                    "dashboard": client.dashboard_link,
+                    "sizing": sizing,
+                    "n_tasks": len(specs),
+                    "todo": len(todo),
+                    "store": store_path,
+                },
+            )
+        ctx = performance_report(filename=str(rpath), mode="inline") if rpath else contextlib.nullcontext()
+        with ctx:
+            futures = client.compute(
+                write_tasks(todo, trk, store_path, time_chunk_for(chunk_frames)), retries=retries
+            )
+            index = {f.key: s for f, s in zip(futures, todo, strict=True)}
+            for fut in as_completed(futures):
+                spec = index[fut.key]
+                try:
+                    record = fut.result()
+                except Exception as exc:  # the task raised on every try: record, go on
+                    record = {
+                        "view": spec.view,
+                        "view_index": spec.view_index,
+                        "start": spec.start,
+                        "stop": spec.stop,
+                        "n_decoded": 0,
+                        "status": "failed",
+                        "error": f"{spec.path} frames {spec.start}:{spec.stop}: "
+                        f"{type(exc).__name__}: {exc}",
+                    }
+                    logger.warning("%s", record["error"])
+                if record["status"] == "failed":
+                    failed.append(record)
+                records[spec.key] = record
+                if on_event:
+                    on_event("chunk", record)
+                fut.release()
+    finally:
+        dashboard = client.dashboard_link if client else None
+        if own_client:
+            client.close()
+            cluster.close()
+    views = _view_outcomes(rec, records)
+    completed = all(s.key in records and records[s.key]["status"] != "failed" for s in specs)
+    _store.finalize(store_path, views, completed)
+    return RunResult(
+        store=store_path,
+        views=views,
+        n_tasks=len(specs),
+        computed=len(todo),
+        skipped=len(specs) - len(todo),
+        failed_tasks=failed,
+        sizing=sizing.to_dict() if sizing else None,
+        dashboard=dashboard,
+        report=rpath,
+        seconds=time.perf_counter() - t0,
+    )

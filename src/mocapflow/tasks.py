@@ -1,0 +1,275 @@
+"""Per-chunk work, free of Dask: plan frame ranges, then decode, track and write one.
+
+The planner cuts each video into tasks of about ``chunk_frames`` frames. Task
+boundaries fall on the Zarr chunk grid along ``time`` (every ``time_chunk``
+frames, the same for all views), and among the grid lines near the target it
+picks the one just after a keyframe, so a task rarely decodes frames it does
+not own. Inside a task, frames are decoded and tracked in small batches, so a
+worker holds a batch of frames, never a whole chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import store as _store
+from .recording import Recording
+from .trackers import Tracker
+from .video import VideoError, iter_range
+
+__all__ = [
+    "BATCH_FRAMES",
+    "DEFAULT_CHUNK_FRAMES",
+    "MAX_TIME_CHUNK",
+    "ChunkSpec",
+    "TrackerOutputError",
+    "plan_chunks",
+    "run_chunk",
+    "time_chunk_for",
+    "track_chunk",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_FRAMES = 240
+MAX_TIME_CHUNK = 30
+BATCH_FRAMES = 16
+
+
+class TrackerOutputError(Exception):
+    """A tracker returned arrays that do not match what it declared."""
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """One task: a frame range of one video. Only this travels in the graph.
+
+    Attributes
+    ----------
+    view_index : int
+        Position of the view on the ``view`` axis.
+    view : str
+        The view name.
+    path : str
+        The video file.
+    start, stop : int
+        The frames the task owns.
+    start_pts : int
+        Timestamp of frame ``start``.
+    seek_pts : int
+        Timestamp of the keyframe to seek to.
+    view_end : int
+        The view's frame count.
+    """
+
+    view_index: int
+    view: str
+    path: str
+    start: int
+    stop: int
+    start_pts: int
+    seek_pts: int
+    view_end: int
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        """``(view_index, start, stop)``: the task's identity in the store."""
+        return (self.view_index, self.start, self.stop)
+
+    @property
+    def n_frames(self) -> int:
+        """Frames the task owns."""
+        return self.stop - self.start
+
+
+def time_chunk_for(chunk_frames: int) -> int:
+    """Return the Zarr chunk length along ``time`` for a task length."""
+    if chunk_frames < 1:
+        raise ValueError(f"chunk_frames must be a positive number of frames, got {chunk_frames}")
+    return min(chunk_frames, MAX_TIME_CHUNK)
+
+
+def _boundaries(n: int, keyframes: np.ndarray, chunk_frames: int, grid: int) -> list[int]:
+    """Task boundaries on the ``grid`` for a video of ``n`` frames."""
+    bounds = [0]
+    while bounds[-1] < n:
+        s = bounds[-1]
+        target = s + chunk_frames
+        if target >= n or n - s <= chunk_frames + grid // 2:
+            bounds.append(n)
+            break
+        lo = s + max(grid, (chunk_frames // 2) // grid * grid)
+        hi = min(s + chunk_frames + chunk_frames // 2, n - 1)
+        candidates = np.arange(lo - lo % grid, hi + 1, grid)
+        candidates = candidates[(candidates > s) & (candidates < n)]
+        if candidates.size == 0:
+            bounds.append(min(s + grid * max(1, chunk_frames // grid), n))
+            continue
+        kf_before = keyframes[np.searchsorted(keyframes, candidates, side="right") - 1]
+        waste = candidates - kf_before
+        aligned = candidates[waste < grid]
+        pool = aligned if aligned.size else candidates
+        bounds.append(int(pool[np.argmin(np.abs(pool - target))]))
+    return bounds
+
+
+def plan_chunks(recording: Recording, chunk_frames: int) -> list[ChunkSpec]:
+    """Cut every readable view into tasks.
+
+    Parameters
+    ----------
+    recording : Recording
+        The probed recording.
+    chunk_frames : int
+        Target frames per task.
+
+    Returns
+    -------
+    list of ChunkSpec
+        Tasks of all views, view by view.
+    """
+    grid = time_chunk_for(chunk_frames)
+    specs = []
+    for i, view in enumerate(recording.views):
+        info = view.info
+        if info is None:
+            continue
+        bounds = _boundaries(info.n_frames, info.keyframes, chunk_frames, grid)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            specs.append(
+                ChunkSpec(
+                    view_index=i,
+                    view=view.name,
+                    path=str(view.path),
+                    start=a,
+                    stop=b,
+                    start_pts=int(info.pts[a]),
+                    seek_pts=int(info.pts[info.keyframe_before(a)]),
+                    view_end=info.n_frames,
+                )
+            )
+    return specs
+
+
+def _check_outputs(tracker: Tracker, result: dict, n: int) -> None:
+    for name, out in tracker.outputs().items():
+        if name not in result:
+            raise TrackerOutputError(f"tracker {tracker.name} returned no {name!r}")
+        got = np.shape(result[name])
+        want = (n, *out.frame_shape())
+        if got != want:
+            raise TrackerOutputError(
+                f"tracker {tracker.name}: {name!r} has shape {got}, expected {want}"
+            )
+
+
+def track_chunk(spec: ChunkSpec, tracker: Tracker, batch: int = BATCH_FRAMES) -> dict:
+    """Decode and track one task's frames in batches.
+
+    Parameters
+    ----------
+    spec : ChunkSpec
+        The task.
+    tracker : Tracker
+        The tracker.
+    batch : int
+        Frames decoded before each tracker call.
+
+    Returns
+    -------
+    dict
+        ``arrays`` (each output, padded with its fill value to the task's
+        length), ``decoded`` (bool per frame), ``n_decoded`` and ``error``
+        (the decoding error, or ``None``).
+    """
+    outputs = tracker.outputs()
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
+    n_decoded, error = 0, None
+    buffer: list[np.ndarray] = []
+
+    def flush() -> None:
+        nonlocal n_decoded
+        if not buffer:
+            return
+        frames = np.stack(buffer)
+        result = tracker(frames)
+        _check_outputs(tracker, result, len(frames))
+        for name, out in outputs.items():
+            parts[name].append(np.asarray(result[name], dtype=out.dtype))
+        n_decoded += len(frames)
+        buffer.clear()
+
+    try:
+        for frame in iter_range(spec.path, spec.start, spec.stop, spec.start_pts, spec.seek_pts):
+            buffer.append(frame)
+            if len(buffer) == batch:
+                flush()
+    except VideoError as exc:
+        error = str(exc)
+    flush()
+    n = spec.n_frames
+    arrays = {}
+    for name, out in outputs.items():
+        full = np.full((n, *out.frame_shape()), out.fill, dtype=out.dtype)
+        if n_decoded:
+            full[:n_decoded] = np.concatenate(parts[name])
+        arrays[name] = full
+    decoded = np.zeros(n, bool)
+    decoded[:n_decoded] = True
+    if error is None and n_decoded < n:
+        error = (
+            f"{spec.path}: the stream ended after {n_decoded} of frames "
+            f"{spec.start}:{spec.stop}; the file is truncated, re-export it"
+        )
+    return {"arrays": arrays, "decoded": decoded, "n_decoded": n_decoded, "error": error}
+
+
+def run_chunk(spec: ChunkSpec, tracker: Tracker, store_path: str, time_chunk: int) -> dict:
+    """Run one task end to end: decode, track, write its region, record it done.
+
+    A task whose video cannot be opened at all writes nothing and is not
+    recorded as done (a rerun tries it again). One that decodes only part of
+    its frames writes them, leaves the rest NaN, and is recorded ``partial``.
+
+    Parameters
+    ----------
+    spec : ChunkSpec
+        The task.
+    tracker : Tracker
+        The tracker.
+    store_path : str
+        The store, whose template already exists.
+    time_chunk : int
+        The store's chunk length along ``time``.
+
+    Returns
+    -------
+    dict
+        The task record: ``view``, ``view_index``, ``start``, ``stop``,
+        ``n_decoded``, ``status`` (ok, partial, failed), ``error``, ``seconds``.
+    """
+    t0 = time.perf_counter()
+    _store.check_region(time_chunk, spec.start, spec.stop, spec.view_end)
+    out = track_chunk(spec, tracker)
+    record = {
+        "view": spec.view,
+        "view_index": spec.view_index,
+        "start": spec.start,
+        "stop": spec.stop,
+        "n_decoded": out["n_decoded"],
+        "error": out["error"],
+    }
+    if out["n_decoded"] == 0 and out["error"]:
+        record.update(status="failed", seconds=time.perf_counter() - t0)
+        logger.warning("%s", out["error"])
+        return record
+    _store.write_region(store_path, spec.view_index, spec.start, out["arrays"], out["decoded"])
+    record.update(
+        status="ok" if out["error"] is None else "partial", seconds=time.perf_counter() - t0
+    )
+    _store.mark_done(store_path, *spec.key, record)
+    return record
