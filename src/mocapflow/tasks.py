@@ -188,25 +188,27 @@ def track_chunk(spec: ChunkSpec, tracker: Tracker, batch: int = BATCH_FRAMES) ->
     """
     outputs = tracker.outputs()
     parts: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
-    n_decoded, error = 0, None
-    buffer: list[np.ndarray] = []
+    n_decoded, filled, error = 0, 0, None
+    buffer: np.ndarray | None = None  # one batch buffer per task, reused
 
     def flush() -> None:
-        nonlocal n_decoded
-        if not buffer:
+        nonlocal n_decoded, filled
+        if not filled:
             return
-        frames = np.stack(buffer)
-        result = tracker(frames)
-        _check_outputs(tracker, result, len(frames))
+        result = tracker(buffer[:filled])
+        _check_outputs(tracker, result, filled)
         for name, out in outputs.items():
-            parts[name].append(np.asarray(result[name], dtype=out.dtype))
-        n_decoded += len(frames)
-        buffer.clear()
+            parts[name].append(np.array(result[name], dtype=out.dtype))
+        n_decoded += filled
+        filled = 0
 
     try:
         for frame in iter_range(spec.path, spec.start, spec.stop, spec.start_pts, spec.seek_pts):
-            buffer.append(frame)
-            if len(buffer) == batch:
+            if buffer is None:
+                buffer = np.empty((min(batch, spec.n_frames), *frame.shape), frame.dtype)
+            buffer[filled] = frame
+            filled += 1
+            if filled == len(buffer):
                 flush()
     except VideoError as exc:
         error = str(exc)
