@@ -9,6 +9,7 @@ Examples
 >>> rec = mocapflow.open_recording("session01")          # doctest: +SKIP
 >>> ds = mocapflow.track(rec, "markers")                 # lazy, Dask-backed
 >>> store = mocapflow.process(rec, "markers")            # runs on a LocalCluster
+
 """
 
 from importlib import import_module

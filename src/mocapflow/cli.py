@@ -110,7 +110,7 @@ def _size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(x) for x in text.lower().split("x"))
     except ValueError:
-        raise typer.BadParameter(f"{text!r}: write the size as WIDTHxHEIGHT, e.g. 640x480") from None
+        raise ValueError(f"--size {text!r}: write it as WIDTHxHEIGHT, e.g. 640x480") from None
     return w, h
 
 
@@ -184,27 +184,42 @@ def _print_result(result) -> None:
 
 @app.command("process")
 def process_cmd(
-    recording: Annotated[Path, typer.Argument(help="Recording folder (videos, or synchronized_videos/).")],
+    recording: Annotated[
+        Path, typer.Argument(help="Recording folder (videos, or synchronized_videos/).")
+    ],
     out_: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Zarr store [default: RECORDING/mocapflow.zarr].")
+        Path | None,
+        typer.Option("--out", "-o", help="Zarr store [default: RECORDING/mocapflow.zarr]."),
     ] = None,
     tracker: Annotated[
-        str, typer.Option("--tracker", "-t", help="framestats, markers, charuco, or package.module:factory.")
+        str,
+        typer.Option(
+            "--tracker", "-t", help="framestats, markers, charuco, or package.module:factory."
+        ),
     ] = "framestats",
     param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="Tracker parameter NAME=VALUE (repeatable).")
+        list[str] | None,
+        typer.Option("--param", "-p", help="Tracker parameter NAME=VALUE (repeatable)."),
     ] = None,
     chunk_frames: Annotated[int, typer.Option(help="Frames per task.")] = DEFAULT_CHUNK_FRAMES,
-    workers: Annotated[int | None, typer.Option(help="Worker processes [default: sized to the machine].")] = None,
-    report: Annotated[bool, typer.Option(help="Save a performance report beside the store.")] = True,
-    overwrite: Annotated[bool, typer.Option(help="Start afresh even if the store holds other results.")] = False,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes [default: sized to the machine].")
+    ] = None,
+    report: Annotated[
+        bool, typer.Option(help="Save a performance report beside the store.")
+    ] = True,
+    overwrite: Annotated[
+        bool, typer.Option(help="Start afresh even if the store holds other results.")
+    ] = False,
     resume: Annotated[bool, typer.Option(help="Skip chunks already done (the default).")] = True,
     dashboard: Annotated[str, typer.Option(help="Dashboard host:port.")] = "127.0.0.1:8787",
 ) -> None:
     """Track every frame of every video of a recording into a Zarr store."""
     with _errors():
         if chunk_frames < 1:
-            raise ValueError(f"--chunk-frames must be a positive number of frames, got {chunk_frames}")
+            raise ValueError(
+                f"--chunk-frames must be a positive number of frames, got {chunk_frames}"
+            )
         if workers is not None and workers < 1:
             raise ValueError(f"--workers must be at least 1, got {workers}")
         result = _run(
@@ -250,7 +265,9 @@ def synth_cmd(
             n_markers=markers,
         )
         out.print(f"wrote {len(rec.videos)} videos to {rec.path / 'synchronized_videos'}")
-        out.print(f"ground truth: {rec.path / 'ground_truth.zarr'}, {rec.path / 'calibration.toml'}")
+        out.print(
+            f"ground truth: {rec.path / 'ground_truth.zarr'}, {rec.path / 'calibration.toml'}"
+        )
 
 
 @app.command("info")
@@ -266,7 +283,9 @@ def info_cmd(store: Annotated[Path, typer.Argument(help="A mocapflow Zarr store.
         table.add_column(col)
     for v in s["views"]:
         det = f"{v['detected_pct']:.1f}%" if "detected_pct" in v else "-"
-        table.add_row(v["view"], str(v["frames"]), v["size"], v["codec"], v["status"], str(v["decoded"]), det)
+        table.add_row(
+            v["view"], str(v["frames"]), v["size"], v["codec"], v["status"], str(v["decoded"]), det
+        )
     out.print(table)
     for v in s["views"]:
         if v.get("error"):
@@ -274,7 +293,7 @@ def info_cmd(store: Annotated[Path, typer.Argument(help="A mocapflow Zarr store.
     cluster = attrs.get("cluster", {})
     facts = {
         "tracker": f"{attrs.get('tracker')} {attrs.get('tracker_params', {})}",
-        "chunks": f"{attrs.get('chunk_frames')} frames per task, Zarr chunks of {attrs.get('time_chunk')}",
+        "chunks": f"{attrs.get('chunk_frames')} frames/task, {attrs.get('time_chunk')}/Zarr chunk",
         "cluster": cluster.get("reason", "-"),
         "started": attrs.get("start_time", "-"),
         "ended": attrs.get("end_time", "-"),
@@ -287,7 +306,9 @@ def info_cmd(store: Annotated[Path, typer.Argument(help="A mocapflow Zarr store.
 
 @app.command("demo")
 def demo_cmd(
-    folder: Annotated[Path | None, typer.Argument(help="Where to make the sample [default: a temp folder].")] = None,
+    folder: Annotated[
+        Path | None, typer.Argument(help="Where to make the sample [default: a temp folder].")
+    ] = None,
     frames: Annotated[int, typer.Option(help="Frames per camera.")] = 600,
     cameras: Annotated[int, typer.Option(help="Cameras.")] = 4,
 ) -> None:
@@ -298,7 +319,9 @@ def demo_cmd(
         root = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="mocapflow-demo-"))
         recording = root / "recording"
         err.print(f"making a {cameras}-camera sample of {frames} frames in {recording} ...")
-        synthesize(recording, kind="markers", cameras=cameras, frames=frames, size=(640, 480), seed=7)
+        synthesize(
+            recording, kind="markers", cameras=cameras, frames=frames, size=(640, 480), seed=7
+        )
         store = root / "mocapflow.zarr"
         result = _run(recording, store, "markers", {}, overwrite=True)
         _print_result(result)

@@ -70,6 +70,7 @@ class Resources:
         Usable memory in bytes.
     notes : dict
         Where each figure came from.
+
     """
 
     cores: int
@@ -97,7 +98,10 @@ def _cgroup_cpu_limit() -> float | None:
 def _cgroup_memory_free() -> int | None:
     for limit_file, usage_file in (
         ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
     ):
         try:
             raw = Path(limit_file).read_text().strip()
@@ -153,6 +157,7 @@ class Sizing:
         The worker count each constraint allows (cores, memory, tasks).
     reason : str
         One line: which constraint decided, in words.
+
     """
 
     workers: int
@@ -193,6 +198,7 @@ def size_cluster(
     -------
     Sizing
         The decision and why.
+
     """
     res = resources or detect_resources()
     footprint = estimate_footprint(frame_bytes, frames_held)
@@ -213,8 +219,7 @@ def size_cluster(
         why = {
             "cores": f"{res.cores} usable cores ({res.notes.get('cores', 'given')})",
             "memory": (
-                f"memory: {budget / 2**30:.1f} GiB budget / "
-                f"{footprint / 2**20:.0f} MiB per worker"
+                f"memory: {budget / 2**30:.1f} GiB budget / {footprint / 2**20:.0f} MiB per worker"
             ),
             "tasks": f"only {n_tasks} tasks",
         }
@@ -274,6 +279,7 @@ def start_cluster(sizing: Sizing, dashboard_address: str = "127.0.0.1:8787"):
     -------
     tuple
         ``(cluster, client)``; close both when done.
+
     """
     host, _, port = dashboard_address.rpartition(":")
     host = host or "127.0.0.1"

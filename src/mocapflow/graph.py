@@ -92,6 +92,7 @@ def track(
     -------
     xarray.Dataset
         Dims ``(view, time, ...)``, as written by :func:`process`.
+
     """
     rec = _recording(recording)
     trk = get_tracker(tracker, **tracker_params)
@@ -177,6 +178,7 @@ class RunResult:
         The performance report.
     seconds : float
         Wall time of the run.
+
     """
 
     store: Path
@@ -242,8 +244,11 @@ def _prepare_store(
     if attrs.get("template_complete") and not overwrite:
         old = attrs.get("fingerprint", {})
         if old.get("digest") != fp["digest"]:
-            changed = [k for k in ("videos", "tracker", "tracker_params", "chunk_frames")
-                       if old.get(k) != fp[k]]
+            changed = [
+                k
+                for k in ("videos", "tracker", "tracker_params", "chunk_frames")
+                if old.get(k) != fp[k]
+            ]
             raise _store.StoreError(
                 f"{out}: holds results from other inputs ({', '.join(changed) or 'fingerprint'} "
                 "differ); rerun with --overwrite to start afresh, or choose another --out"
@@ -306,6 +311,7 @@ def process(
     -------
     RunResult
         The store, per-view outcomes and run facts.
+
     """
     from distributed import as_completed, performance_report
 
@@ -324,7 +330,10 @@ def process(
     records = {k: r for k, r in done.items() if k in {s.key for s in specs}}
     logger.info(
         "%s: %d tasks, %d already done (skipped), %d to compute",
-        store_path, len(specs), len(specs) - len(todo), len(todo),
+        store_path,
+        len(specs),
+        len(specs) - len(todo),
+        len(todo),
     )
     sizing: Sizing | None = None
     cluster = None
@@ -353,7 +362,11 @@ def process(
                     "store": store_path,
                 },
             )
-        ctx = performance_report(filename=str(rpath), mode="inline") if rpath else contextlib.nullcontext()
+        ctx = (
+            performance_report(filename=str(rpath), mode="inline")
+            if rpath
+            else contextlib.nullcontext()
+        )
         with ctx:
             futures = client.compute(
                 write_tasks(todo, trk, store_path, time_chunk_for(chunk_frames)), retries=retries

@@ -84,6 +84,7 @@ def fingerprint(recording: Recording, tracker: Tracker, chunk_frames: int) -> di
     -------
     dict
         Videos (name, size, mtime), tracker and parameters, chunking, and a digest.
+
     """
     videos = []
     for v in recording.views:
@@ -118,6 +119,7 @@ def template(recording: Recording, tracker: Tracker, time_chunk: int) -> xr.Data
     -------
     xarray.Dataset
         Data variables full of their fill values, nothing computed.
+
     """
     import dask.array as da
 
@@ -131,7 +133,9 @@ def template(recording: Recording, tracker: Tracker, time_chunk: int) -> xr.Data
         for dim in out.dims:
             labels = out.coords[dim]
             if dim in coords and list(coords[dim]) != [str(x) for x in labels]:
-                raise ValueError(f"tracker {tracker.name}: coordinate {dim!r} differs between outputs")
+                raise ValueError(
+                    f"tracker {tracker.name}: coordinate {dim!r} differs between outputs"
+                )
             coords[dim] = _strings(labels)
         shape = (n_views, n_time, *out.frame_shape())
         chunks = (1, time_chunk, *out.frame_shape())
@@ -169,6 +173,7 @@ def read_attrs(path: str | Path) -> dict:
     ------
     StoreError
         If ``path`` is not a Zarr group.
+
     """
     path = Path(path)
     if not (path / "zarr.json").is_file():
@@ -186,6 +191,7 @@ def check_target(path: str | Path) -> str:
     ------
     StoreError
         If the path is a file, a non-empty folder, or a foreign Zarr store.
+
     """
     path = Path(path)
     if not path.exists():
@@ -219,6 +225,7 @@ def create(
         As for :func:`template`.
     attrs : dict
         Group attributes to record (JSON-serialisable).
+
     """
     path = Path(path)
     if check_target(path) == "ours":
@@ -248,6 +255,7 @@ def check_region(time_chunk: int, start: int, stop: int, view_end: int) -> None:
     ------
     ValueError
         If the region is misaligned.
+
     """
     if start % time_chunk or not (stop % time_chunk == 0 or stop == view_end):
         raise ValueError(
@@ -276,11 +284,10 @@ def write_region(
         Each tracker output shaped ``(n, ...)`` for frames ``start..start+n-1``.
     decoded : numpy.ndarray
         ``(n,)`` bool: which frames were decoded.
+
     """
     n = len(decoded)
-    data = {
-        name: (_dims(path, name), values[None]) for name, values in arrays.items()
-    }
+    data = {name: (_dims(path, name), values[None]) for name, values in arrays.items()}
     data[DECODED] = (("view", "time"), decoded[None])
     region = {"view": slice(view_index, view_index + 1), "time": slice(start, start + n)}
     xr.Dataset(data).to_zarr(str(path), region=region, mode="r+", consolidated=False)
@@ -368,6 +375,7 @@ def finalize(path: str | Path, views: dict[str, dict], completed: bool) -> None:
         View name to ``{"status", "error", "n_decoded"}``.
     completed : bool
         Whether every task of every readable view has finished.
+
     """
     update_attrs(path, view_status=views, completed=completed, end_time=_now())
 
@@ -379,6 +387,7 @@ def open_store(path: str | Path) -> xr.Dataset:
     ------
     StoreError
         If the path is not a mocapflow store.
+
     """
     if not is_store(path):
         raise StoreError(f"{path}: not a mocapflow store")
@@ -393,6 +402,7 @@ def summary(path: str | Path) -> dict:
     dict
         ``attrs`` (run facts) and ``views``: per view the frames, size, codec,
         status, decoded frames and the percentage of frames with a detection.
+
     """
     ds = open_store(path)
     attrs = dict(ds.attrs)

@@ -133,7 +133,7 @@ def _smooth_paths(rng: np.random.Generator, n_points: int, n_frames: int, fps: f
 
 
 def _background(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """A grey (chroma-free) background with a vertical gradient and fixed texture."""
+    """Draw a grey (chroma-free) background with a vertical gradient and fixed texture."""
     w, h = size
     grad = np.linspace(70, 130, h)[:, None] + rng.normal(0, 6, (h, w))
     grey = np.clip(grad, 0, 255).astype(np.uint8)

@@ -64,6 +64,7 @@ class ChunkSpec:
         Timestamp of the keyframe to seek to.
     view_end : int
         The view's frame count.
+
     """
 
     view_index: int
@@ -131,6 +132,7 @@ def plan_chunks(recording: Recording, chunk_frames: int) -> list[ChunkSpec]:
     -------
     list of ChunkSpec
         Tasks of all views, view by view.
+
     """
     grid = time_chunk_for(chunk_frames)
     specs = []
@@ -185,6 +187,7 @@ def track_chunk(spec: ChunkSpec, tracker: Tracker, batch: int = BATCH_FRAMES) ->
         ``arrays`` (each output, padded with its fill value to the task's
         length), ``decoded`` (bool per frame), ``n_decoded`` and ``error``
         (the decoding error, or ``None``).
+
     """
     outputs = tracker.outputs()
     parts: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
@@ -253,6 +256,7 @@ def run_chunk(spec: ChunkSpec, tracker: Tracker, store_path: str, time_chunk: in
     dict
         The task record: ``view``, ``view_index``, ``start``, ``stop``,
         ``n_decoded``, ``status`` (ok, partial, failed), ``error``, ``seconds``.
+
     """
     t0 = time.perf_counter()
     _store.check_region(time_chunk, spec.start, spec.stop, spec.view_end)

@@ -241,6 +241,7 @@ def iter_range(
     VideoError
         If the file cannot be opened, or decoding fails part-way (after the
         frames decoded so far were yielded).
+
     """
     want = stop - start
     if want <= 0:
@@ -297,6 +298,7 @@ def read_range(
     numpy.ndarray
         ``uint8`` array shaped ``(n, height, width, 3)``, BGR; ``n < stop - start``
         when the stream ends early or is corrupt part-way.
+
     """
     frames: list[np.ndarray] = []
     try:
@@ -395,7 +397,9 @@ class VideoWriter:
         if codec not in CODECS:
             raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
         encoder, _, pix_fmt, options = CODECS[codec]
-        self._container = av.open(str(path), mode="w")
+        # MP4 index first (faststart): a file cut short still opens and decodes up to the cut.
+        options = {"movflags": "+faststart"} if str(path).lower().endswith((".mp4", ".mov")) else {}
+        self._container = av.open(str(path), mode="w", options=options)
 
         self._stream = self._container.add_stream(
             encoder, rate=Fraction(fps).limit_denominator(1001)

@@ -1,0 +1,87 @@
+"""Shared fixtures: synthetic recordings, codec test videos, and the sequential oracle."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mocapflow.synthetic import synthesize
+from mocapflow.video import VideoWriter
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+POSE2SIM = FIXTURES / "pose2sim_single_person"
+
+
+def sequential_frames(path: str | Path) -> np.ndarray:
+    """The oracle: every frame of a video, read in order by cv2.VideoCapture."""
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return np.stack(frames) if frames else np.zeros((0, 0, 0, 3), np.uint8)
+
+
+def moving_pattern(n: int, size=(160, 120), seed=0) -> np.ndarray:
+    """Frames that differ from each other: a drifting square over a seeded texture."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    base = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    base = cv2.GaussianBlur(base, (0, 0), 2)
+    frames = np.empty((n, h, w, 3), np.uint8)
+    for i in range(n):
+        f = np.roll(base, i, axis=1).copy()
+        x = (i * 3) % (w - 20)
+        f[10:30, x : x + 20] = ((i * 37) % 255, 255 - (i * 11) % 255, (i * 5) % 255)
+        frames[i] = f
+    return frames
+
+
+def write_video(path: Path, frames: np.ndarray, codec: str, gop: int = 150, fps: float = 30):
+    with VideoWriter(path, fps, codec, gop=gop) as w:
+        for f in frames:
+            w.write(f)
+    return path
+
+
+@pytest.fixture(scope="session")
+def codec_videos(tmp_path_factory) -> dict[str, Path]:
+    """One short video per codec; H.264 with B-frames and a 150-frame keyframe interval."""
+    root = tmp_path_factory.mktemp("codecs")
+    frames = moving_pattern(200)
+    return {
+        "mp4v": write_video(root / "mp4v.mp4", frames, "mp4v", gop=30),
+        "mjpg": write_video(root / "mjpg.avi", frames, "mjpg"),
+        "vp9": write_video(root / "vp9.webm", frames, "vp9", gop=60),
+        "h264": write_video(root / "h264.mp4", frames, "h264", gop=150),
+    }
+
+
+@pytest.fixture(scope="session")
+def markers_recording(tmp_path_factory) -> Path:
+    """4 cameras x 90 frames of moving coloured markers, 320x240 H.264 (seed 3)."""
+    root = tmp_path_factory.mktemp("markers") / "rec"
+    synthesize(root, kind="markers", cameras=4, frames=90, size=(320, 240), seed=3, gop=40)
+    return root
+
+
+@pytest.fixture()
+def recording_copy(markers_recording, tmp_path) -> Path:
+    """A private copy of the markers recording that a test may damage."""
+    dst = tmp_path / "rec copy é"
+    shutil.copytree(markers_recording / "synchronized_videos", dst / "synchronized_videos")
+    return dst
+
+
+@pytest.fixture(scope="session")
+def pose2sim() -> Path:
+    if not (POSE2SIM / "videos").is_dir():
+        pytest.skip("shared fixtures not present")
+    return POSE2SIM / "videos"

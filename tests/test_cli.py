@@ -1,0 +1,118 @@
+"""The mocapflow command end to end, as a user runs it (real subprocesses)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import xarray as xr
+
+EXE = str(Path(sys.executable).with_name("mocapflow"))
+
+
+def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [EXE, *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
+
+
+def one_line_error(proc) -> str:
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error:")
+    return lines[0]
+
+
+def test_import_is_silent():
+    for module in ("mocapflow", "mocapflow.graph", "mocapflow.cli", "mocapflow.synthetic"):
+        proc = subprocess.run(
+            [sys.executable, "-c", f"import {module}"], capture_output=True, text=True
+        )
+        assert proc.returncode == 0 and proc.stdout == "" and proc.stderr == "", module
+
+
+def test_process_end_to_end(recording_copy):
+    proc = run("process", recording_copy, "-t", "markers", "--chunk-frames", "30", "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "dashboard: http://127.0.0.1:" in proc.stderr
+    store = recording_copy / "mocapflow.zarr"
+    ds = xr.open_zarr(store, consolidated=False)
+    assert ds.position.shape == (4, 90, 2, 6, 1) and ds.attrs["completed"]
+    assert (recording_copy / "mocapflow.report.html").stat().st_size > 100_000
+    info = run("info", store)
+    assert info.returncode == 0
+    for text in ("cam1", "cam4", "100.0%", "complete", "markers", "yes"):
+        assert text in info.stdout, text
+    again = run("process", recording_copy, "-t", "markers", "--chunk-frames", "30", "--no-report")
+    assert again.returncode == 0 and "0 chunks computed, 12 skipped" in again.stdout
+
+
+def test_some_views_failed_exit_1(recording_copy, tmp_path):
+    (recording_copy / "synchronized_videos" / "cam3.mp4").write_bytes(b"")
+    proc = run("process", recording_copy, "--out", tmp_path / "s.zarr", "--no-report")
+    assert proc.returncode == 1, proc.stderr
+    assert "cam3" in proc.stdout and "failed" in proc.stdout and "empty" in proc.stdout
+    ds = xr.open_zarr(tmp_path / "s.zarr", consolidated=False)
+    assert ds.decoded.values[[0, 1, 3]].all() and not ds.decoded.values[2].any()
+    assert ds.attrs["view_status"]["cam3"]["status"] == "failed"
+
+
+def test_usage_errors_exit_2(tmp_path, markers_recording):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "data.txt").write_text("precious")
+    cases = [
+        (("process", tmp_path / "missing"), "no such folder"),
+        (("process", empty), "no videos found"),
+        (("process", markers_recording, "-t", "nope"), "unknown tracker 'nope'"),
+        (("process", markers_recording, "--out", foreign), "not a mocapflow store"),
+        (("process", markers_recording, "--chunk-frames", "0"), "--chunk-frames must be"),
+        (("process", markers_recording, "-p", "oops"), "NAME=VALUE"),
+        (("info", foreign), "not a mocapflow store"),
+    ]
+    for args, message in cases:
+        proc = run(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in one_line_error(proc), (args, proc.stderr)
+    assert (foreign / "data.txt").read_text() == "precious"
+
+
+def test_synth_command(tmp_path):
+    proc = run(
+        "synth",
+        tmp_path / "s",
+        "--kind",
+        "markers",
+        "--cameras",
+        "2",
+        "--frames",
+        "5",
+        "--size",
+        "96x64",
+        "--codec",
+        "mjpg",
+        "--seed",
+        "4",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "s/synchronized_videos").iterdir()) == [
+        "cam1.avi",
+        "cam2.avi",
+    ]
+    assert (tmp_path / "s/ground_truth.zarr").is_dir() and (
+        tmp_path / "s/calibration.toml"
+    ).is_file()
+    bad = run("synth", tmp_path / "t", "--size", "big")
+    assert bad.returncode == 2
+
+
+@pytest.mark.slow
+def test_demo_command(tmp_path):
+    proc = run("demo", tmp_path, "--frames", "120")
+    assert proc.returncode == 0, proc.stderr
+    assert "mocapflow info" in proc.stdout and (tmp_path / "mocapflow.zarr").is_dir()

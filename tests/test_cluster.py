@@ -1,0 +1,49 @@
+"""Sizing with faked resources: cores, memory and the task count each limit workers."""
+
+from __future__ import annotations
+
+import pytest
+
+from mocapflow.cluster import Resources, detect_resources, estimate_footprint, size_cluster
+
+GIB = 2**30
+FRAME_720P = 1280 * 720 * 3
+
+
+def test_cores_limit():
+    s = size_cluster(100, FRAME_720P, 16, Resources(cores=4, memory=64 * GIB))
+    assert s.workers == 4 and "cores" in s.reason and s.threads_per_worker == 1
+
+
+def test_memory_limits():
+    footprint = estimate_footprint(FRAME_720P, 16)
+    res = Resources(cores=16, memory=int(3 * footprint / 0.8) + 1)
+    s = size_cluster(100, FRAME_720P, 16, res)
+    assert s.workers == 3 and "memory" in s.reason
+    assert s.memory_limit >= s.footprint
+
+
+def test_task_count_limits():
+    s = size_cluster(2, FRAME_720P, 16, Resources(cores=8, memory=64 * GIB))
+    assert s.workers == 2 and "only 2 tasks" in s.reason
+
+
+def test_bigger_frames_need_more_memory():
+    res = Resources(cores=32, memory=8 * GIB)
+    small = size_cluster(100, 640 * 480 * 3, 16, res)
+    big = size_cluster(100, 3840 * 2160 * 3, 16, res)
+    assert big.workers < small.workers
+
+
+def test_override_and_validation():
+    res = Resources(cores=2, memory=8 * GIB)
+    assert size_cluster(100, FRAME_720P, 16, res, workers=5).workers == 5
+    with pytest.raises(ValueError):
+        size_cluster(100, FRAME_720P, 16, res, workers=0)
+
+
+def test_detect_resources_is_sane():
+    import os
+
+    r = detect_resources()
+    assert 1 <= r.cores <= (os.cpu_count() or 1) and r.memory > 0

@@ -1,0 +1,65 @@
+"""The chunk planner and the per-chunk task, without Dask."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import sequential_frames
+from mocapflow import store
+from mocapflow.recording import open_recording
+from mocapflow.tasks import _boundaries, plan_chunks, run_chunk, time_chunk_for, track_chunk
+from mocapflow.trackers import get_tracker
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 30, 45, 240, 10_000])
+@pytest.mark.parametrize("gop", [1, 50, 120, 250])
+def test_boundaries_cover_the_video_on_the_grid(chunk, gop):
+    n = 1000
+    keyframes = np.arange(0, n, gop)
+    grid = time_chunk_for(chunk)
+    b = _boundaries(n, keyframes, chunk, grid)
+    assert b[0] == 0 and b[-1] == n and bool(np.all(np.diff(b) > 0))
+    assert all(x % grid == 0 for x in b[:-1])
+    lengths = np.diff(b)
+    assert lengths.max() <= max(chunk + chunk // 2 + grid, grid)
+
+
+def test_boundaries_start_just_after_keyframes():
+    keyframes = np.arange(0, 2000, 250)  # x264's default interval
+    b = _boundaries(2000, keyframes, 240, 30)
+    waste = [s - keyframes[keyframes <= s].max() for s in b[:-1]]
+    assert max(waste) < 30, b  # a task never decodes a whole Zarr chunk it does not own
+
+
+def test_plan_uses_every_frame_once(markers_recording):
+    rec = open_recording(markers_recording)
+    specs = plan_chunks(rec, 25)
+    for i, view in enumerate(rec.views):
+        mine = [s for s in specs if s.view_index == i]
+        covered = np.concatenate([np.arange(s.start, s.stop) for s in mine])
+        np.testing.assert_array_equal(covered, np.arange(view.n_frames))
+    with pytest.raises(ValueError):
+        plan_chunks(rec, 0)
+
+
+def test_track_chunk_equals_tracker_on_sequential_frames(markers_recording):
+    rec = open_recording(markers_recording)
+    trk = get_tracker("framestats")
+    oracle = sequential_frames(rec.views[1].path)
+    for spec in [s for s in plan_chunks(rec, 7) if s.view_index == 1]:
+        got = track_chunk(spec, trk, batch=4)
+        want = trk(oracle[spec.start : spec.stop])
+        assert got["n_decoded"] == spec.n_frames and got["error"] is None
+        np.testing.assert_array_equal(got["arrays"]["frame_mean"], want["frame_mean"])
+
+
+def test_run_chunk_writes_and_records(markers_recording, tmp_path):
+    rec = open_recording(markers_recording)
+    trk = get_tracker("framestats")
+    path = tmp_path / "s.zarr"
+    store.create(path, rec, trk, time_chunk=10, attrs={})
+    spec = [s for s in plan_chunks(rec, 40) if s.view_index == 3][-1]
+    record = run_chunk(spec, trk, str(path), 10)
+    assert record["status"] == "ok" and record["n_decoded"] == spec.n_frames
+    assert spec.key in store.done_chunks(path)

@@ -1,0 +1,107 @@
+"""Frame-accurate range reads against the sequential oracle, on every codec."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import sequential_frames
+from mocapflow.video import VideoError, probe, read_frames, read_range
+
+
+def chunked(path, chunk: int) -> np.ndarray:
+    info = probe(path)
+    parts = [read_frames(path, a, a + chunk, info=info) for a in range(0, info.n_frames, chunk)]
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize("codec", ["mp4v", "mjpg", "vp9", "h264"])
+@pytest.mark.parametrize("chunk", [1, 7, 61, 10_000])
+def test_chunked_equals_sequential(codec_videos, codec, chunk):
+    path = codec_videos[codec]
+    oracle = sequential_frames(path)
+    got = chunked(path, chunk)
+    assert got.shape == oracle.shape
+    for i, (a, b) in enumerate(zip(got, oracle, strict=True)):
+        assert np.array_equal(a, b), f"{codec} chunk {chunk}: frame {i} differs"
+
+
+def test_h264_has_bframes_and_long_gop(codec_videos):
+    import av
+
+    info = probe(codec_videos["h264"])
+    assert info.codec == "h264" and info.n_frames == 200
+    assert list(info.keyframes) == [0, 150]
+    with av.open(str(codec_videos["h264"])) as c:
+        assert c.streams.video[0].codec_context.has_b_frames
+
+
+def test_probe_counts_frames_when_container_does_not(codec_videos):
+    info = probe(codec_videos["vp9"])  # WebM stores no frame count
+    assert info.reported_frames == 0
+    assert info.n_frames == 200 == len(sequential_frames(codec_videos["vp9"]))
+    assert (info.width, info.height, round(info.fps)) == (160, 120, 30)
+
+
+@pytest.mark.parametrize("name", ["cam01.mp4", "cam02.mp4", "cam03.mp4", "cam04.mp4"])
+@pytest.mark.parametrize("chunk", [7, 33, 1000])
+def test_fixture_chunked_equals_sequential(pose2sim, name, chunk):
+    path = pose2sim / name
+    oracle = sequential_frames(path)
+    got = chunked(path, chunk)
+    assert got.shape == oracle.shape
+    assert all(np.array_equal(a, b) for a, b in zip(got, oracle, strict=True))
+
+
+@pytest.mark.parametrize("name", ["cam01.mp4", "cam02.mp4", "cam03.mp4", "cam04.mp4"])
+def test_fixture_single_frames(pose2sim, name):
+    """Chunks of 1 at scattered frames (every frame is in the slow suite)."""
+    path = pose2sim / name
+    oracle = sequential_frames(path)
+    info = probe(path)
+    for i in (0, 1, 2, 37, 50, 98, 99):
+        assert np.array_equal(read_frames(path, i, i + 1, info=info)[0], oracle[i]), i
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["cam01.mp4", "cam02.mp4", "cam03.mp4", "cam04.mp4"])
+def test_fixture_every_single_frame(pose2sim, name):
+    path = pose2sim / name
+    assert np.array_equal(chunked(path, 1), sequential_frames(path))
+
+
+def test_fixture_probe(pose2sim):
+    infos = {p.name: probe(p) for p in sorted(pose2sim.glob("*.mp4"))}
+    assert {i.n_frames for i in infos.values()} == {100}
+    assert infos["cam02.mp4"].codec == "vp9" and infos["cam01.mp4"].codec == "h264"
+    assert (infos["cam01.mp4"].width, infos["cam03.mp4"].width) == (1080, 1088)
+
+
+def test_read_frames_clips_stop_and_rejects_bad_ranges(codec_videos):
+    path = codec_videos["mjpg"]
+    assert len(read_frames(path, 195, 500)) == 5
+    assert len(read_frames(path, 300, 400)) == 0
+    with pytest.raises(ValueError):
+        read_frames(path, 5, 2)
+
+
+def test_truncated_read_returns_what_decodes(codec_videos, tmp_path):
+    data = codec_videos["mjpg"].read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    info = probe(cut)
+    frames = read_range(cut, 0, 200, int(info.pts[0]), int(info.pts[0]))
+    assert 0 < len(frames) < 200
+    assert np.array_equal(frames, sequential_frames(codec_videos["mjpg"])[: len(frames)])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "empty"), (b"this is not a video\n" * 50, "not a readable video")],
+)
+def test_unreadable_files_raise_one_line(tmp_path, content, message):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(content)
+    with pytest.raises(VideoError, match=message) as err:
+        probe(bad)
+    assert str(bad) in str(err.value) and "\n" not in str(err.value)

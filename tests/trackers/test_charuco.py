@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from mocapflow.synthetic import synthesize
+from mocapflow.trackers import Charuco, TrackerError, get_tracker
+from mocapflow.video import read_frames
+
+
+@pytest.fixture(scope="module")
+def charuco_recording(tmp_path_factory):
+    root = tmp_path_factory.mktemp("charuco") / "rec"
+    synthesize(root, kind="charuco", cameras=4, frames=24, size=(960, 540), seed=5)
+    return root
+
+
+def test_charuco_corner_accuracy(charuco_recording):
+    gt = xr.open_zarr(charuco_recording / "ground_truth.zarr", consolidated=False)
+    tracker = get_tracker("charuco", square_length=gt.attrs["board"]["square_length"])
+    errs, visible = [], 0
+    for c, view in enumerate(gt.view.values):
+        frames = read_frames(charuco_recording / "synchronized_videos" / f"{view}.mp4", 0, 100)
+        out = tracker(frames)
+        pos = out["position"][..., 0]
+        truth = gt.position_2d.values[c, ..., 0]
+        e = np.hypot(*(pos - truth).transpose(1, 0, 2))
+        vis = gt.visible.values[c, ..., 0]
+        errs.append(e[np.isfinite(e)])
+        visible += vis.sum()
+        assert np.all(out["confidence"][np.isfinite(e)] == 1)
+    e = np.concatenate(errs)
+    assert len(e) > 0.5 * visible, "most visible corners must be detected"
+    assert np.median(e) < 0.25
+    assert np.percentile(e, 95) < 0.75
+
+
+def test_charuco_defaults_are_freemocaps_board():
+    t = Charuco()
+    board = t.board()
+    assert board.getChessboardSize() == (7, 5)
+    assert board.getMarkerLength() / board.getSquareLength() == pytest.approx(0.8)
+    assert t.outputs()["position"].coords["keypoint"] == [str(i) for i in range(24)]
+
+
+def test_charuco_bad_parameters():
+    with pytest.raises(TrackerError, match="unknown dictionary"):
+        get_tracker("charuco", dictionary="DICT_NOPE")
+    with pytest.raises(TrackerError, match="bad parameters"):
+        get_tracker("charuco", squares=3)
