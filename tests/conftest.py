@@ -85,3 +85,27 @@ def pose2sim() -> Path:
     if not (POSE2SIM / "videos").is_dir():
         pytest.skip("shared fixtures not present")
     return POSE2SIM / "videos"
+
+
+class FailOn:
+    """A framestats tracker that raises on the batch holding one chosen frame."""
+
+    name = "failon"
+
+    def __init__(self, fail_mean_above: float = 1e9):
+        from mocapflow.trackers import FrameStats
+
+        self._inner = FrameStats()
+        self.fail_mean_above = fail_mean_above
+
+    def params(self):
+        return {"fail_mean_above": self.fail_mean_above}
+
+    def outputs(self):
+        return self._inner.outputs()
+
+    def __call__(self, frames):
+        out = self._inner(frames)
+        if (out["frame_mean"].mean(axis=1) > self.fail_mean_above).any():
+            raise RuntimeError("tracker blew up on a bright frame")
+        return out

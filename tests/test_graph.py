@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 
 import mocapflow
-from conftest import sequential_frames
+from conftest import sequential_frames, write_video
 from mocapflow import store
 from mocapflow.trackers import get_tracker
 
@@ -148,3 +148,41 @@ def test_runs_on_a_users_client(markers_recording, tmp_path):
         )
         assert cl.status == "running"
     assert res.exit_code == 0 and res.sizing is None
+
+
+def test_a_tracker_that_raises_fails_only_its_chunk(tmp_path, codec_videos):
+    """Retried, then recorded failed with its message; every other chunk is written."""
+    from conftest import FailOn
+
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    shutil.copy(codec_videos["h264"], rec / "cam1.mp4")
+    frames = np.full((60, 64, 64, 3), 50, np.uint8)
+    frames[45] = 250  # only the chunk holding frame 45 makes the tracker raise
+    write_video(rec / "cam2.mp4", frames, "h264", gop=30)
+    res = mocapflow.process(
+        rec,
+        FailOn(fail_mean_above=200),
+        tmp_path / "s.zarr",
+        chunk_frames=15,
+        workers=2,
+        report=False,
+    )
+    assert res.exit_code == 1
+    assert len(res.failed_tasks) == 1
+    failed = res.failed_tasks[0]
+    assert (failed["view"], failed["start"], failed["stop"]) == ("cam2", 45, 60)
+    assert "RuntimeError: tracker blew up on a bright frame" in failed["error"]
+    assert res.views["cam1"]["status"] == "ok" and res.views["cam2"]["status"] == "partial"
+    ds = xr.open_zarr(res.store, consolidated=False)
+    assert ds.decoded.values[1, :45].all() and not ds.decoded.values[1, 45:].any()
+    assert not ds.attrs["completed"] and ds.attrs["view_status"]["cam2"]["status"] == "partial"
+    again = mocapflow.process(
+        rec,
+        FailOn(fail_mean_above=200),
+        tmp_path / "s.zarr",
+        chunk_frames=15,
+        workers=1,
+        report=False,
+    )
+    assert again.computed == 1 and again.exit_code == 1  # only the failed chunk is retried
