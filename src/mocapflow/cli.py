@@ -212,7 +212,15 @@ def process_cmd(
         bool, typer.Option(help="Start afresh even if the store holds other results.")
     ] = False,
     resume: Annotated[bool, typer.Option(help="Skip chunks already done (the default).")] = True,
-    dashboard: Annotated[str, typer.Option(help="Dashboard host:port.")] = "127.0.0.1:8787",
+    cluster: Annotated[
+        str | None, typer.Option(help="Profile in cluster.yaml [default: its default, local].")
+    ] = None,
+    cluster_config: Annotated[
+        Path | None, typer.Option(help="Cluster profiles file [default: ./cluster.yaml].")
+    ] = None,
+    dashboard: Annotated[
+        str | None, typer.Option(help="Dashboard host:port [default: 127.0.0.1:8787].")
+    ] = None,
 ) -> None:
     """Track every frame of every video of a recording into a Zarr store."""
     with _errors():
@@ -231,6 +239,8 @@ def process_cmd(
             workers=workers,
             report=report,
             overwrite=overwrite or not resume,
+            cluster=cluster,
+            cluster_config=cluster_config,
             dashboard_address=dashboard,
         )
         _print_result(result)

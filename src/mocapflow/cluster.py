@@ -178,6 +178,7 @@ def size_cluster(
     frames_held: int,
     resources: Resources | None = None,
     workers: int | None = None,
+    memory_limit: int | None = None,
 ) -> Sizing:
     """Decide the number of workers and their memory limit.
 
@@ -193,6 +194,8 @@ def size_cluster(
         Cores and memory; detected when omitted (tests pass fakes).
     workers : int, optional
         Override the worker count (``--workers``).
+    memory_limit : int, optional
+        Override the bytes each worker may use.
 
     Returns
     -------
@@ -212,7 +215,7 @@ def size_cluster(
         if workers < 1:
             raise ValueError(f"--workers must be at least 1, got {workers}")
         n = workers
-        reason = f"{n} workers as asked (--workers)"
+        reason = f"{n} workers as asked (--workers or the cluster profile)"
     else:
         n = min(limits.values())
         binding = [k for k, v in limits.items() if v == n]
@@ -224,7 +227,8 @@ def size_cluster(
             "tasks": f"only {n_tasks} tasks",
         }
         reason = f"{n} workers, limited by " + " and ".join(why[k] for k in binding)
-    memory_limit = max(footprint, budget // n)
+    if memory_limit is None:
+        memory_limit = max(footprint, budget // n)
     return Sizing(
         workers=n,
         threads_per_worker=1,

@@ -28,6 +28,7 @@ import xarray as xr
 
 from . import store as _store
 from .cluster import Sizing, size_cluster, start_cluster
+from .config import load_profile
 from .recording import Recording, RecordingError, open_recording
 from .tasks import (
     BATCH_FRAMES,
@@ -266,10 +267,12 @@ def process(
     *,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     workers: int | None = None,
+    cluster: str | None = None,
+    cluster_config: str | Path | None = None,
     client=None,
     report: bool = True,
     overwrite: bool = False,
-    dashboard_address: str = "127.0.0.1:8787",
+    dashboard_address: str | None = None,
     retries: int = 2,
     on_event: Callable[[str, dict], None] | None = None,
     **tracker_params,
@@ -290,15 +293,19 @@ def process(
     chunk_frames : int
         Target frames per task.
     workers : int, optional
-        Override the sized worker count.
+        Override the sized worker count (and the profile's).
+    cluster : str, optional
+        Profile name in ``cluster.yaml`` (default: the file's default, ``local``).
+    cluster_config : path, optional
+        Profiles file; default ``./cluster.yaml`` when present.
     client : distributed.Client, optional
         Run on this client instead of starting a LocalCluster.
     report : bool
         Save a self-contained performance report beside the store.
     overwrite : bool
         Replace an existing store made from other inputs.
-    dashboard_address : str
-        Where the dashboard listens (loopback by default).
+    dashboard_address : str, optional
+        Where the dashboard listens; default the profile's, else 127.0.0.1:8787.
     retries : int
         Retries of a task that raised or whose worker died.
     on_event : callable, optional
@@ -323,6 +330,7 @@ def process(
             + "; ".join(v.error for v in rec.views if v.error)
         )
     trk = get_tracker(tracker, **tracker_params)
+    profile = load_profile(cluster, cluster_config) if client is None else {}
     specs = plan_chunks(rec, chunk_frames)
     store_path = Path(out) if out is not None else rec.path / STORE_NAME
     done = _prepare_store(store_path, rec, trk, chunk_frames, overwrite)
@@ -336,12 +344,19 @@ def process(
         len(todo),
     )
     sizing: Sizing | None = None
-    cluster = None
+    local_cluster = None
     own_client = client is None
     if own_client:
         biggest = max(v.info.width * v.info.height * 3 for v in rec.ok_views)
-        sizing = size_cluster(max(1, len(todo)), biggest, BATCH_FRAMES, workers=workers)
-        cluster, client = start_cluster(sizing, dashboard_address)
+        sizing = size_cluster(
+            max(1, len(todo)),
+            biggest,
+            BATCH_FRAMES,
+            workers=workers or profile.get("workers"),
+            memory_limit=profile.get("memory_limit"),
+        )
+        address = dashboard_address or profile.get("dashboard_address", "127.0.0.1:8787")
+        local_cluster, client = start_cluster(sizing, address)
     failed: list[dict] = []
     rpath = report_path(store_path) if report else None
     try:
@@ -398,7 +413,7 @@ def process(
         dashboard = client.dashboard_link if client else None
         if own_client:
             client.close()
-            cluster.close()
+            local_cluster.close()
     views = _view_outcomes(rec, records)
     completed = all(s.key in records and records[s.key]["status"] != "failed" for s in specs)
     _store.finalize(store_path, views, completed)

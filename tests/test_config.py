@@ -1,0 +1,76 @@
+"""cluster.yaml profiles: defaults, overrides, and errors that list the valid choices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import mocapflow
+from mocapflow.config import ConfigError, load_profile
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path, text: str) -> Path:
+    p = tmp_path / "cluster.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_repository_cluster_yaml_is_valid():
+    prof = load_profile(path=REPO / "cluster.yaml")
+    assert prof["type"] == "local" and prof["dashboard_address"] == "127.0.0.1:8787"
+    assert "workers" not in prof  # auto
+
+
+def test_builtin_local_without_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_profile() == {"type": "local", "name": "local", "source": "cluster.yaml"}
+
+
+def test_overrides(tmp_path):
+    p = write(
+        tmp_path, "profiles:\n  small:\n    type: local\n    workers: 1\n    memory_limit: 2GiB\n"
+    )
+    prof = load_profile("small", p)
+    assert prof["workers"] == 1 and prof["memory_limit"] == 2 * 2**30
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "message"),
+    [
+        ("profiles:\n  local: {}\n", "lcoal", "no cluster profile 'lcoal'; valid names: local"),
+        ("profiles:\n  local:\n    wrokers: 2\n", None, "unknown key 'wrokers'; valid keys: dash"),
+        ("profiles:\n  x:\n    type: slurmish\n", "x", "type 'slurmish'; supported types: local"),
+        ("profiles:\n  local:\n    memory_limit: lots\n", None, "not a size like 4GiB"),
+        ("profiles:\n  local:\n    workers: 0\n", None, "positive integer"),
+        ("profiles: [1, 2]\n", None, "expected a mapping"),
+    ],
+)
+def test_errors(tmp_path, text, name, message):
+    with pytest.raises(ConfigError, match=message):
+        load_profile(name, write(tmp_path, text))
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="no such cluster profiles file"):
+        load_profile(path="/nonexistent/cluster.yaml")
+
+
+def test_process_uses_the_profile(markers_recording, tmp_path):
+    p = write(tmp_path, "profiles:\n  one:\n    type: local\n    workers: 1\n")
+    res = mocapflow.process(
+        markers_recording,
+        "framestats",
+        tmp_path / "s.zarr",
+        cluster="one",
+        cluster_config=p,
+        report=False,
+    )
+    assert res.sizing["workers"] == 1 and "cluster profile" in res.sizing["reason"]
+    with pytest.raises(ConfigError):
+        mocapflow.process(
+            markers_recording, "framestats", tmp_path / "t.zarr", cluster="nope", cluster_config=p
+        )
+    assert not (tmp_path / "t.zarr").exists()
