@@ -133,6 +133,9 @@ def _run(recording: Path, store: Path | None, tracker: str, params: dict, **kwar
     def on_event(kind: str, info: dict) -> None:
         if kind == "start":
             sizing = info["sizing"]
+            if not info["todo"]:
+                err.print(f"all {info['n_tasks']} chunks are already done; nothing to compute")
+                return
             err.print(f"dashboard: [link={info['dashboard']}]{info['dashboard']}[/link]")
             if sizing is not None:
                 err.print(f"cluster:   {sizing.reason}", highlight=False)

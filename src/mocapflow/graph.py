@@ -320,7 +320,7 @@ def process(
         The store, per-view outcomes and run facts.
 
     """
-    from distributed import as_completed, performance_report
+    from distributed import performance_report
 
     t0 = time.perf_counter()
     rec = _recording(recording)
@@ -344,76 +344,65 @@ def process(
         len(todo),
     )
     sizing: Sizing | None = None
-    local_cluster = None
-    own_client = client is None
-    if own_client:
-        biggest = max(v.info.width * v.info.height * 3 for v in rec.ok_views)
-        sizing = size_cluster(
-            max(1, len(todo)),
-            biggest,
-            BATCH_FRAMES,
-            workers=workers or profile.get("workers"),
-            memory_limit=profile.get("memory_limit"),
-        )
-        address = dashboard_address or profile.get("dashboard_address", "127.0.0.1:8787")
-        local_cluster, client = start_cluster(sizing, address)
-    failed: list[dict] = []
-    rpath = report_path(store_path) if report else None
-    try:
-        _store.update_attrs(
-            store_path,
-            cluster=sizing.to_dict() if sizing else {"reason": "a user-supplied client"},
-            start_time=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            completed=False,
-        )
-        if on_event:
-            on_event(
-                "start",
-                {
-                    "dashboard": client.dashboard_link,
-                    "sizing": sizing,
-                    "n_tasks": len(specs),
-                    "todo": len(todo),
-                    "store": store_path,
-                },
+    dashboard = client.dashboard_link if client is not None else None
+    rpath = report_path(store_path) if report and todo else None
+    if todo:
+        local_cluster = None
+        if client is None:
+            biggest = max(v.info.width * v.info.height * 3 for v in rec.ok_views)
+            sizing = size_cluster(
+                len(todo),
+                biggest,
+                BATCH_FRAMES,
+                workers=workers or profile.get("workers"),
+                memory_limit=profile.get("memory_limit"),
             )
-        ctx = (
-            performance_report(filename=str(rpath), mode="inline")
-            if rpath
-            else contextlib.nullcontext()
-        )
-        with ctx:
-            futures = client.compute(
-                write_tasks(todo, trk, store_path, time_chunk_for(chunk_frames)), retries=retries
+            address = dashboard_address or profile.get("dashboard_address", "127.0.0.1:8787")
+            local_cluster, client = start_cluster(sizing, address)
+            dashboard = client.dashboard_link
+        try:
+            _store.update_attrs(
+                store_path,
+                cluster=sizing.to_dict() if sizing else {"reason": "a user-supplied client"},
+                start_time=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                completed=False,
             )
-            index = {f.key: s for f, s in zip(futures, todo, strict=True)}
-            for fut in as_completed(futures):
-                spec = index[fut.key]
-                try:
-                    record = fut.result()
-                except Exception as exc:  # the task raised on every try: record, go on
-                    record = {
-                        "view": spec.view,
-                        "view_index": spec.view_index,
-                        "start": spec.start,
-                        "stop": spec.stop,
-                        "n_decoded": 0,
-                        "status": "failed",
-                        "error": f"{spec.path} frames {spec.start}:{spec.stop}: "
-                        f"{type(exc).__name__}: {exc}",
-                    }
-                    logger.warning("%s", record["error"])
-                if record["status"] == "failed":
-                    failed.append(record)
-                records[spec.key] = record
-                if on_event:
-                    on_event("chunk", record)
-                fut.release()
-    finally:
-        dashboard = client.dashboard_link if client else None
-        if own_client:
-            client.close()
-            local_cluster.close()
+            if on_event:
+                on_event(
+                    "start",
+                    {
+                        "dashboard": dashboard,
+                        "sizing": sizing,
+                        "n_tasks": len(specs),
+                        "todo": len(todo),
+                        "store": store_path,
+                    },
+                )
+            report_ctx = (
+                performance_report(filename=str(rpath), mode="inline")
+                if rpath
+                else contextlib.nullcontext()
+            )
+            with report_ctx:
+                records.update(
+                    _run_tasks(client, todo, trk, store_path, chunk_frames, retries, on_event)
+                )
+        finally:
+            if local_cluster is not None:
+                client.close()
+                local_cluster.close()
+    elif on_event:
+        on_event(
+            "start",
+            {
+                "dashboard": None,
+                "sizing": None,
+                "n_tasks": len(specs),
+                "todo": 0,
+                "store": store_path,
+            },
+        )
+    failed = [records[s.key] for s in todo if records[s.key]["status"] == "failed"]
     views = _view_outcomes(rec, records)
     completed = all(s.key in records and records[s.key]["status"] != "failed" for s in specs)
     _store.finalize(store_path, views, completed)
@@ -429,3 +418,35 @@ def process(
         report=rpath,
         seconds=time.perf_counter() - t0,
     )
+
+
+def _run_tasks(client, todo, trk, store_path, chunk_frames, retries, on_event) -> dict:
+    """Compute the write tasks, recording each as it finishes; a task that raised is failed."""
+    from distributed import as_completed
+
+    records = {}
+    futures = client.compute(
+        write_tasks(todo, trk, store_path, time_chunk_for(chunk_frames)), retries=retries
+    )
+    index = {f.key: s for f, s in zip(futures, todo, strict=True)}
+    for fut in as_completed(futures):
+        spec = index[fut.key]
+        try:
+            record = fut.result()
+        except Exception as exc:  # the task raised on every try: record it and go on
+            record = {
+                "view": spec.view,
+                "view_index": spec.view_index,
+                "start": spec.start,
+                "stop": spec.stop,
+                "n_decoded": 0,
+                "status": "failed",
+                "error": f"{spec.path} frames {spec.start}:{spec.stop}: "
+                f"{type(exc).__name__}: {exc}",
+            }
+            logger.warning("%s", record["error"])
+        records[spec.key] = record
+        if on_event:
+            on_event("chunk", record)
+        fut.release()
+    return records
