@@ -72,6 +72,7 @@ def test_usage_errors_exit_2(tmp_path, markers_recording):
         (("process", markers_recording, "-t", "nope"), "unknown tracker 'nope'"),
         (("process", markers_recording, "--out", foreign), "not a mocapflow store"),
         (("process", markers_recording, "--chunk-frames", "0"), "--chunk-frames must be"),
+        (("process", markers_recording, "--chunk-frames=-5"), "--chunk-frames must be"),
         (("process", markers_recording, "-p", "oops"), "NAME=VALUE"),
         (("info", foreign), "not a mocapflow store"),
         (("process", markers_recording, "--cluster", "nope"), "valid names: local"),

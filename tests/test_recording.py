@@ -65,8 +65,15 @@ def test_folder_errors(tmp_path, make, message):
         open_recording(make(tmp_path))
 
 
-def test_duplicate_stems_are_refused(tmp_path, codec_videos):
+def test_duplicate_stems_fail_only_that_view(tmp_path, codec_videos):
     shutil.copy(codec_videos["h264"], tmp_path / "cam1.mp4")
     shutil.copy(codec_videos["mjpg"], tmp_path / "cam1.avi")
-    with pytest.raises(RecordingError, match=r"share the view name 'cam1' \(cam1.avi, cam1.mp4\)"):
-        open_recording(tmp_path)
+    shutil.copy(codec_videos["vp9"], tmp_path / "cam2.webm.mkv")
+    shutil.copy(codec_videos["mp4v"], tmp_path / "cam3.mp4")
+    rec = open_recording(tmp_path)
+    assert rec.names == ["cam1", "cam2.webm", "cam3"]
+    assert (
+        not rec.views[0].ok
+        and "share the view name 'cam1' (cam1.avi, cam1.mp4)" in rec.views[0].error
+    )
+    assert rec.views[1].ok and rec.views[2].ok

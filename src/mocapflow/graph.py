@@ -223,7 +223,13 @@ def _view_outcomes(rec: Recording, records: dict) -> dict:
             status, error = "failed", view.error
         elif errors or decoded < view.n_frames:
             status = "partial" if decoded else "failed"
-            error = errors[0] if errors else f"{decoded} of {view.n_frames} frames written"
+            if view.info.truncated:
+                error = (
+                    f"{view.path}: truncated: {decoded} of its {view.n_frames} frames decoded, "
+                    "the rest are NaN; re-copy or re-export the file"
+                )
+            else:
+                error = errors[0] if errors else f"{decoded} of {view.n_frames} frames written"
         else:
             status, error = "ok", None
         views[view.name] = {
@@ -254,6 +260,8 @@ def _prepare_store(
                 f"{out}: holds results from other inputs ({', '.join(changed) or 'fingerprint'} "
                 "differ); rerun with --overwrite to start afresh, or choose another --out"
             )
+        if n := _store.remove_partial_files(out):
+            logger.info("%s: removed %d temporary files left by an interrupted run", out, n)
         return _store.done_chunks(out)
     attrs = {**_base_attrs(rec, trk, chunk_frames), "fingerprint": fp}
     _store.create(out, rec, trk, time_chunk_for(chunk_frames), attrs)

@@ -73,8 +73,8 @@ class View:
 
     @property
     def n_frames(self) -> int:
-        """Frames in the video (0 when it could not be opened)."""
-        return self.info.n_frames if self.info else 0
+        """Frames the video should hold: its length on the time axis (0 if unreadable)."""
+        return self.info.expected_frames if self.info else 0
 
     def metadata(self) -> dict:
         """Return the JSON-serialisable facts about this view."""
@@ -145,7 +145,7 @@ def find_videos(path: str | Path) -> list[Path]:
     Returns
     -------
     list of pathlib.Path
-        The videos.
+        The videos (two may share a stem; :func:`open_recording` fails that view).
 
     Raises
     ------
@@ -171,17 +171,6 @@ def find_videos(path: str | Path) -> list[Path]:
         exts = " ".join(sorted(VIDEO_EXTENSIONS))
         raise RecordingError(
             f"{folder}: no videos found ({exts}); put the videos in the folder or in {SUBFOLDER}/"
-        )
-    by_stem: dict[str, list[Path]] = {}
-    for p in videos:
-        by_stem.setdefault(p.stem, []).append(p)
-    clashes = {stem: ps for stem, ps in by_stem.items() if len(ps) > 1}
-    if clashes:
-        stem, ps = sorted(clashes.items())[0]
-        files = ", ".join(sorted(p.name for p in ps))
-        raise RecordingError(
-            f"{folder}: several videos share the view name {stem!r} ({files}); "
-            "rename or remove all but one"
         )
     return sorted(videos, key=lambda p: natural_key(p.stem))
 
@@ -211,12 +200,38 @@ def open_recording(path: str | Path) -> Recording:
     root = Path(path)
     views: list[View] = []
     warnings: list[str] = []
+    by_stem: dict[str, list[Path]] = {}
     for video in find_videos(root):
+        by_stem.setdefault(video.stem, []).append(video)
+    for stem, videos in by_stem.items():
+        video = videos[0]
+        if len(videos) > 1:
+            # Which file is the camera is the user's call; the other views go on.
+            files = ", ".join(sorted(p.name for p in videos))
+            error = (
+                f"{video.parent}: several videos share the view name {stem!r} ({files}); "
+                "rename or remove all but one"
+            )
+            views.append(View(stem, video, error=error))
+            warnings.append(error)
+            continue
         try:
-            views.append(View(video.stem, video, info=probe(video)))
+            info = probe(video)
         except VideoError as exc:
-            views.append(View(video.stem, video, error=str(exc)))
+            views.append(View(stem, video, error=str(exc)))
             warnings.append(str(exc))
+            continue
+        views.append(View(stem, video, info=info))
+        if info.truncated:
+            warnings.append(
+                f"{video}: truncated: its index lists {info.expected_frames} frames but the "
+                f"file holds {info.n_frames}; the missing frames are NaN (re-copy the file)"
+            )
+        elif info.reported_frames and info.reported_frames != info.n_frames:
+            warnings.append(
+                f"{video}: the container claims {info.reported_frames} frames but holds "
+                f"{info.n_frames}; using {info.n_frames} (remux it to fix the header)"
+            )
     infos = [v.info for v in views if v.info]
     if len({i.n_frames for i in infos}) > 1:
         lengths = ", ".join(f"{v.name}={v.n_frames}" for v in views if v.info)

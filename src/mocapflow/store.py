@@ -149,7 +149,7 @@ def template(recording: Recording, tracker: Tracker, time_chunk: int) -> xr.Data
     info = [v.info for v in recording.views]
     coords.update(
         video_path=("view", _strings(v.path for v in recording.views)),
-        n_frames=("view", np.array([i.n_frames if i else 0 for i in info], np.int64)),
+        n_frames=("view", np.array([v.n_frames for v in recording.views], np.int64)),
         fps=("view", np.array([i.fps if i else np.nan for i in info], np.float64)),
         width=("view", np.array([i.width if i else 0 for i in info], np.int64)),
         height=("view", np.array([i.height if i else 0 for i in info], np.int64)),
@@ -342,6 +342,18 @@ def mark_done(path: str | Path, view_index: int, start: int, stop: int, record: 
         os.fsync(fh.fileno())
     os.replace(tmp, target)
     _fsync_dir(target.parent)
+
+
+def remove_partial_files(path: str | Path) -> int:
+    """Delete temporary files that a killed writer left (zarr and ours write atomically)."""
+    n = 0
+    for f in Path(path).rglob("*.partial"):
+        f.unlink(missing_ok=True)
+        n += 1
+    for f in (Path(path) / PROGRESS_GROUP / "chunks").glob("*.tmp*"):
+        f.unlink(missing_ok=True)
+        n += 1
+    return n
 
 
 def done_chunks(path: str | Path) -> dict[tuple[int, int, int], dict]:

@@ -78,6 +78,12 @@ class VideoInfo:
     pts: np.ndarray = field(repr=False, compare=False)
     keyframes: np.ndarray = field(repr=False, compare=False)
     reported_frames: int = 0
+    expected_frames: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the file holds fewer frames than its index lists."""
+        return self.expected_frames > self.n_frames
 
     def keyframe_before(self, index: int) -> int:
         """Return the index of the last keyframe at or before frame ``index``."""
@@ -94,6 +100,7 @@ class VideoInfo:
             "height": self.height,
             "codec": self.codec,
             "reported_frames": self.reported_frames,
+            "expected_frames": self.expected_frames,
         }
 
 
@@ -170,6 +177,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         info_fps = float(rate) if rate else 0.0
         width, height, codec = int(ctx.width), int(ctx.height), str(ctx.name)
         reported = int(stream.frames or 0)
+        indexed = bool({"mov", "mp4"} & set(container.format.name.split(",")))
     finally:
         container.close()
     if n_none:
@@ -196,6 +204,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         pts=pts,
         keyframes=keyframes.astype(np.int64),
         reported_frames=reported,
+        expected_frames=max(len(pts), reported) if indexed else len(pts),
     )
 
 
