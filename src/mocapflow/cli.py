@@ -19,7 +19,6 @@ from typing import Annotated
 import typer
 import yaml
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -41,10 +40,21 @@ STATE = {"debug": False}
 EXPECTED = (RecordingError, StoreError, TrackerError, VideoError, ValueError, FileNotFoundError)
 
 
+class _Formatter(logging.Formatter):
+    """``warning: message`` on one line (``-v`` adds the time and the logger)."""
+
+    def __init__(self, verbose: int):
+        super().__init__("%(asctime)s %(name)s %(message)s" if verbose else "%(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {super().format(record)}"
+
+
 def _setup_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    handler = RichHandler(console=err, show_path=False, show_time=verbose > 0)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter(verbose))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     import distributed  # noqa: F401  (it configures its own loggers on import; override after)
 
     dist = logging.getLogger("distributed")
@@ -145,6 +155,7 @@ def _run(recording: Path, store: Path | None, tracker: str, params: dict, **kwar
             state["task"] = progress.add_task("track", total=info["todo"], fps="")
             state["t0"] = time.perf_counter()
             progress.start()
+            state["started"] = True
         elif kind == "chunk":
             state["frames"] += info.get("n_decoded", 0)
             rate = state["frames"] / max(time.perf_counter() - state["t0"], 1e-9)
@@ -155,7 +166,8 @@ def _run(recording: Path, store: Path | None, tracker: str, params: dict, **kwar
     try:
         return process(recording, tracker, store, on_event=on_event, **params, **kwargs)
     finally:
-        progress.stop()
+        if state.get("started"):
+            progress.stop()
 
 
 def _print_result(result) -> None:

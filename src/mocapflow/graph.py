@@ -452,7 +452,7 @@ def _run_tasks(client, todo, trk, store_path, chunk_frames, retries, on_event) -
                 "error": f"{spec.path} frames {spec.start}:{spec.stop}: "
                 f"{type(exc).__name__}: {exc}",
             }
-            logger.warning("%s", record["error"])
+            logger.info("%s", record["error"])
         records[spec.key] = record
         if on_event:
             on_event("chunk", record)
