@@ -40,3 +40,12 @@ def test_toml_round_trip(markers_recording, tmp_path):
     for name, cam in cams.items():
         for field in ("matrix", "distortions", "rotation", "translation"):
             np.testing.assert_array_equal(getattr(cam, field), getattr(again[name], field))
+
+
+def test_cameras_that_stop_early(tmp_path):
+    from mocapflow.recording import open_recording
+    from mocapflow.synthetic import synthesize
+
+    rec = synthesize(tmp_path / "r", cameras=3, frames=[6, 3, 6], size=(64, 48), seed=1)
+    assert [v.n_frames for v in open_recording(rec.path).views] == [6, 3, 6]
+    assert np.isnan(rec.ground_truth.position_2d.values[1, 3:]).all()

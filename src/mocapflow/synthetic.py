@@ -277,7 +277,7 @@ def synthesize(
     out: str | Path,
     kind: str = "markers",
     cameras: int = 4,
-    frames: int = 120,
+    frames: int | list[int] = 120,
     size: tuple[int, int] = (640, 480),
     fps: float = 30.0,
     codec: str = "h264",
@@ -295,8 +295,8 @@ def synthesize(
         The scene.
     cameras : int
         Number of cameras.
-    frames : int
-        Frames per video.
+    frames : int or list of int
+        Frames per video, or one count per camera (cameras that stop early).
     size : tuple of int
         ``(width, height)``.
     fps : float
@@ -320,7 +320,11 @@ def synthesize(
         raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
     if codec not in CODECS:
         raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
-    if cameras < 1 or frames < 1 or fps <= 0 or min(size) < 16:
+    per_camera = [int(frames)] * cameras if np.isscalar(frames) else [int(f) for f in frames]
+    if len(per_camera) != cameras:
+        raise ValueError(f"frames: {len(per_camera)} counts given for {cameras} cameras")
+    frames = max(per_camera, default=0)
+    if cameras < 1 or min(per_camera) < 1 or fps <= 0 or min(size) < 16:
         raise ValueError("cameras and frames must be positive, fps > 0, size at least 16x16")
     rng = np.random.default_rng(seed)
     root = Path(out)
@@ -358,7 +362,7 @@ def synthesize(
         path = video_dir / f"{cam.name}{suffix}"
         renderer = _BoardRenderer(cam, texture, board_mm) if kind == "charuco" else None
         with VideoWriter(path, fps, codec, gop=gop) as writer:
-            for t in range(frames):
+            for t in range(per_camera[c]):
                 if kind == "markers":
                     img, uv, vis = _render_markers(bg, cam, points[t], colours)
                 else:
