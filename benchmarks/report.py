@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
-from run import STRATEGIES, targets
+from run import rows, targets
 
 
 def render(doc: dict) -> str:
@@ -27,17 +27,11 @@ def render(doc: dict) -> str:
         "processes | CPU % |"
     )
     lines.append("|---|---|---|---:|---:|---:|---:|---:|")
-    for w, per in doc["results"].items():
-        for t, cell in per.items():
-            for s in STRATEGIES:
-                if s not in cell:
-                    continue
-                r = cell[s]
-                excl = f"{r['wall_excl_startup_s']:.2f}" if "wall_excl_startup_s" in r else ""
-                lines.append(
-                    f"| {w} | {t} | {s} | {r['wall_s']:.2f} | {excl} | "
-                    f"{r['peak_rss_mb']:.0f} | {r['max_processes']} | {100 * r['cpu_util']:.0f} |"
-                )
+    for w, t, s, r, excl in rows(doc["results"]):
+        lines.append(
+            f"| {w} | {t} | {s} | {r['wall_s']:.2f} | {excl} | "
+            f"{r['peak_rss_mb']:.0f} | {r['max_processes']} | {100 * r['cpu_util']:.0f} |"
+        )
     lines.append("")
     lines.append(
         "mocapflow against each baseline (speed-up > 1 and memory ratio < 1 favour mocapflow):"

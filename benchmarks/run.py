@@ -270,6 +270,17 @@ def targets(results: dict) -> list[dict]:
     return out
 
 
+def rows(results: dict):
+    """Yield ``(workload, tracker, strategy, figures, start-up-excluded wall)`` per run."""
+    for w, per in results.items():
+        for t, cell in per.items():
+            for s in STRATEGIES:
+                if s in cell:
+                    r = cell[s]
+                    excl = f"{r['wall_excl_startup_s']:.2f}" if "wall_excl_startup_s" in r else ""
+                    yield w, t, s, r, excl
+
+
 def print_table(results: dict) -> None:
     head = (
         f"{'load':5} {'tracker':10} {'strategy':18} {'wall s':>8} {'excl.start':>10} "
@@ -277,17 +288,11 @@ def print_table(results: dict) -> None:
     )
     print(head)
     print("-" * len(head))
-    for w, per in results.items():
-        for t, cell in per.items():
-            for s in STRATEGIES:
-                if s not in cell:
-                    continue
-                r = cell[s]
-                excl = f"{r['wall_excl_startup_s']:.2f}" if "wall_excl_startup_s" in r else ""
-                print(
-                    f"{w:5} {t:10} {s:18} {r['wall_s']:8.2f} {excl:>10} {r['peak_rss_mb']:8.0f} "
-                    f"{r['max_processes']:5d} {100 * r['cpu_util']:6.0f}"
-                )
+    for w, t, s, r, excl in rows(results):
+        print(
+            f"{w:5} {t:10} {s:18} {r['wall_s']:8.2f} {excl:>10} {r['peak_rss_mb']:8.0f} "
+            f"{r['max_processes']:5d} {100 * r['cpu_util']:6.0f}"
+        )
 
 
 def plot(results: dict, out: Path) -> list[str]:
