@@ -1,6 +1,6 @@
 """How should a task read its frame range? Measure the options side by side.
 
-Writes a 1280x720 H.264 video (2 B-frames, keyframe every 120 frames) with
+Writes a 1280x720 H.264 video (B-frames, keyframe every 120 frames) with
 mocapflow's writer, then reads all of it with one decoder thread in several
 patterns, checking each against OpenCV's sequential read and timing it.
 

@@ -133,8 +133,16 @@ def write_tasks(
 ) -> list:
     """Return one ``dask.delayed`` write task per chunk (the store must exist)."""
     run = dask.delayed(run_chunk, pure=False)
+    # Keys name the store too, so two stores processed on one shared client never collide.
+    token = dask.base.tokenize(str(Path(store_path).resolve()))[:8]
     return [
-        run(s, tracker, str(store_path), time_chunk, dask_key_name=f"chunk-{s.view}-{s.start}")
+        run(
+            s,
+            tracker,
+            str(store_path),
+            time_chunk,
+            dask_key_name=f"chunk-{token}-{s.view}-{s.start}",
+        )
         for s in specs
     ]
 

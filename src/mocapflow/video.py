@@ -407,20 +407,20 @@ class VideoWriter:
             raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
         encoder, _, pix_fmt, options = CODECS[codec]
         # MP4 index first (faststart): a file cut short still opens and decodes up to the cut.
-        options = {"movflags": "+faststart"} if str(path).lower().endswith((".mp4", ".mov")) else {}
-        self._container = av.open(str(path), mode="w", options=options)
+        faststart = str(path).lower().endswith((".mp4", ".mov"))
+        self._container = av.open(
+            str(path), mode="w", options={"movflags": "+faststart"} if faststart else {}
+        )
 
         self._stream = self._container.add_stream(
             encoder, rate=Fraction(fps).limit_denominator(1001)
         )
         self._stream.pix_fmt = pix_fmt
         opts = dict(options)
-        if codec in ("h264", "vp9", "mp4v"):
-            opts.update(
-                {"g": str(gop), "keyint_min": str(gop)} if codec == "h264" else {"g": str(gop)}
-            )
-            if codec == "h264":
-                opts["sc_threshold"] = "0"
+        if codec != "mjpg":  # intra-only: every frame is a keyframe
+            opts["g"] = str(gop)
+        if codec == "h264":  # keyframes exactly every `gop` frames, no scene-cut extras
+            opts.update(keyint_min=str(gop), sc_threshold="0")
         self._stream.options = opts
         self._sized = False
 
