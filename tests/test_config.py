@@ -42,7 +42,11 @@ def test_overrides(tmp_path):
     [
         ("profiles:\n  local: {}\n", "lcoal", "no cluster profile 'lcoal'; valid names: local"),
         ("profiles:\n  local:\n    wrokers: 2\n", None, "unknown key 'wrokers'; valid keys: dash"),
-        ("profiles:\n  x:\n    type: slurmish\n", "x", "type 'slurmish'; supported types: local"),
+        (
+            "profiles:\n  x:\n    type: slurmish\n",
+            "x",
+            "type .slurmish.; supported types: address, local, pbs, slurm",
+        ),
         ("profiles:\n  local:\n    memory_limit: lots\n", None, "not a size like 4GiB"),
         ("profiles:\n  local:\n    workers: 0\n", None, "positive integer"),
         ("profiles: [1, 2]\n", None, "expected a mapping"),

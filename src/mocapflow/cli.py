@@ -149,6 +149,8 @@ def _run(recording: Path, store: Path | None, tracker: str, params: dict, **kwar
             err.print(f"dashboard: [link={info['dashboard']}]{info['dashboard']}[/link]")
             if sizing is not None:
                 err.print(f"cluster:   {sizing.reason}", highlight=False)
+            elif info.get("where"):
+                err.print(f"cluster:   {info['where']}", highlight=False)
             skipped = info["n_tasks"] - info["todo"]
             if skipped:
                 err.print(f"resuming:  {skipped} chunks already done, {info['todo']} to compute")
@@ -327,6 +329,60 @@ def info_cmd(store: Annotated[Path, typer.Argument(help="A mocapflow Zarr store.
     }
     for k, v in facts.items():
         out.print(f"[bold]{k:>9}[/]: {v}", highlight=False)
+
+
+cluster_app = typer.Typer(no_args_is_help=True, help="Inspect the cluster profiles.")
+app.add_typer(cluster_app, name="cluster")
+
+
+@cluster_app.command("show")
+def cluster_show(
+    name: Annotated[
+        str | None, typer.Argument(help="Profile [default: the file's default].")
+    ] = None,
+    cluster_config: Annotated[
+        Path | None, typer.Option(help="Cluster profiles file [default: ./cluster.yaml].")
+    ] = None,
+) -> None:
+    """Print a profile as resolved: the sizing decision, or the job script to submit."""
+    from .cluster import detect_resources, size_cluster
+    from .config import SCALING, jobqueue_class, load_profile
+
+    with _errors():
+        profile = load_profile(name, cluster_config)
+        out.print(f"profile {profile['name']!r} ({profile['type']}) from {profile['source']}")
+        if profile["type"] == "local":
+            res = detect_resources()
+            for k, v in res.notes.items():
+                out.print(f"  {k}: {v}", highlight=False)
+            sizing = size_cluster(
+                10**6,
+                1920 * 1080 * 3,
+                16,
+                res,
+                workers=profile.get("workers"),
+                memory_limit=profile.get("memory_limit"),
+            )
+            out.print(
+                f"  for a 1920x1080 recording with many tasks: {sizing.reason}", highlight=False
+            )
+            out.print(f"  memory limit per worker: {sizing.memory_limit / 2**30:.1f} GiB")
+            out.print(f"  dashboard: {profile.get('dashboard_address', '127.0.0.1:8787')}")
+            out.print("  (a small recording gets fewer workers: never more than its tasks)")
+        elif profile["type"] == "address":
+            where = profile.get("address") or f"scheduler file {profile['scheduler_file']}"
+            out.print(f"  connects to {where}; the workers must see the videos and the store")
+        else:
+            kwargs = {
+                k: v for k, v in profile.items() if k not in SCALING | {"type", "name", "source"}
+            }
+            cluster = jobqueue_class(profile["type"])(**kwargs)
+            try:
+                scale = profile.get("adapt") or f"{profile.get('jobs', 1)} jobs"
+                out.print(f"  scaling: {scale}\n")
+                out.print(cluster.job_script(), highlight=False, markup=False, soft_wrap=True)
+            finally:
+                cluster.close()
 
 
 @app.command("demo")

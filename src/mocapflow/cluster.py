@@ -307,3 +307,40 @@ def start_cluster(sizing: Sizing, dashboard_address: str = "127.0.0.1:8787"):
     client.register_plugin(WorkerSetup(), name="mocapflow-worker-setup")
     logger.info("cluster: %s; dashboard %s", sizing.reason, client.dashboard_link)
     return cluster, client
+
+
+def connect(profile: dict):
+    """Open a client for an ``address``, ``slurm`` or ``pbs`` profile.
+
+    Parameters
+    ----------
+    profile : dict
+        A profile from :func:`mocapflow.config.load_profile`.
+
+    Returns
+    -------
+    tuple
+        ``(cluster or None, client, description)``; close the client, then the cluster.
+    """
+    from .config import SCALING, jobqueue_class
+
+    if profile["type"] == "address":
+        if "scheduler_file" in profile:
+            client = Client(scheduler_file=str(profile["scheduler_file"]))
+            where = f"the scheduler in {profile['scheduler_file']}"
+        else:
+            client = Client(profile["address"])
+            where = f"the scheduler at {profile['address']}"
+        client.register_plugin(WorkerSetup(), name="mocapflow-worker-setup")
+        return None, client, where
+    kwargs = {k: v for k, v in profile.items() if k not in SCALING | {"type", "name", "source"}}
+    cluster = jobqueue_class(profile["type"])(**kwargs)
+    if "adapt" in profile:
+        cluster.adapt(**profile["adapt"])
+        scale = f"adapting between {profile['adapt']} jobs"
+    else:
+        cluster.scale(jobs=profile.get("jobs", 1))
+        scale = f"{profile.get('jobs', 1)} jobs"
+    client = Client(cluster)
+    client.register_plugin(WorkerSetup(), name="mocapflow-worker-setup")
+    return cluster, client, f"{profile['type']} profile {profile['name']!r}, {scale}"

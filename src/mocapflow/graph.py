@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from . import store as _store
-from .cluster import Sizing, size_cluster, start_cluster
+from .cluster import Sizing, connect, size_cluster, start_cluster
 from .config import load_profile
 from .recording import Recording, RecordingError, open_recording
 from .tasks import (
@@ -364,7 +364,11 @@ def process(
     rpath = report_path(store_path) if report and todo else None
     if todo:
         local_cluster = None
-        if client is None:
+        remote = None
+        if client is None and profile.get("type", "local") != "local":
+            local_cluster, client, remote = connect(profile)
+            dashboard = client.dashboard_link
+        elif client is None:
             biggest = max(v.info.width * v.info.height * 3 for v in rec.ok_views)
             sizing = size_cluster(
                 len(todo),
@@ -379,7 +383,9 @@ def process(
         try:
             _store.update_attrs(
                 store_path,
-                cluster=sizing.to_dict() if sizing else {"reason": "a user-supplied client"},
+                cluster=sizing.to_dict()
+                if sizing
+                else {"reason": remote or "a user-supplied client"},
                 start_time=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
                 completed=False,
             )
@@ -389,6 +395,7 @@ def process(
                     {
                         "dashboard": dashboard,
                         "sizing": sizing,
+                        "where": remote,
                         "n_tasks": len(specs),
                         "todo": len(todo),
                         "store": store_path,
@@ -404,8 +411,9 @@ def process(
                     _run_tasks(client, todo, trk, store_path, chunk_frames, retries, on_event)
                 )
         finally:
-            if local_cluster is not None:
+            if local_cluster is not None or remote is not None:
                 client.close()
+            if local_cluster is not None:
                 local_cluster.close()
     elif on_event:
         on_event(
