@@ -331,6 +331,42 @@ def info_cmd(store: Annotated[Path, typer.Argument(help="A mocapflow Zarr store.
         out.print(f"[bold]{k:>9}[/]: {v}", highlight=False)
 
 
+@app.command("batch")
+def batch_cmd(
+    root: Annotated[Path, typer.Argument(help="Folder searched for recordings, however deep.")],
+    tracker: Annotated[str, typer.Option("--tracker", "-t", help="Tracker name.")] = "framestats",
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Tracker parameter NAME=VALUE.")
+    ] = None,
+    chunk_frames: Annotated[int, typer.Option(help="Frames per task.")] = DEFAULT_CHUNK_FRAMES,
+    cluster: Annotated[str | None, typer.Option(help="Profile in cluster.yaml.")] = None,
+    cluster_config: Annotated[Path | None, typer.Option(help="Cluster profiles file.")] = None,
+) -> None:
+    """Process every new or changed recording under ROOT; skip complete ones."""
+    from .batch import SUMMARY_NAME, run_batch
+
+    def show(r: dict) -> None:
+        note = f" ({r['error']})" if r.get("error") else ""
+        out.print(f"{r['action']:9} {r['seconds']:8.3f} s  {r['recording']}{note}", highlight=False)
+
+    with _errors():
+        if chunk_frames < 1:
+            raise ValueError(
+                f"--chunk-frames must be a positive number of frames, got {chunk_frames}"
+            )
+        records = run_batch(
+            root,
+            tracker,
+            chunk_frames=chunk_frames,
+            cluster=cluster,
+            cluster_config=cluster_config,
+            on_result=show,
+            **_params(param),
+        )
+        out.print(f"{len(records)} recordings; summary appended to {root / SUMMARY_NAME}")
+    raise typer.Exit(1 if any(r["exit_code"] for r in records) else 0)
+
+
 cluster_app = typer.Typer(no_args_is_help=True, help="Inspect the cluster profiles.")
 app.add_typer(cluster_app, name="cluster")
 

@@ -40,6 +40,7 @@ __all__ = [
     "done_chunks",
     "finalize",
     "fingerprint",
+    "fingerprint_of",
     "is_store",
     "mark_done",
     "open_store",
@@ -84,17 +85,25 @@ def fingerprint(recording: Recording, tracker: Tracker, chunk_frames: int) -> di
     -------
     dict
         Videos (name, size, mtime), tracker and parameters, chunking, and a digest.
-
     """
-    videos = []
-    for v in recording.views:
+    return fingerprint_of([v.path for v in recording.views], tracker, chunk_frames)
+
+
+def fingerprint_of(videos: list[Path], tracker: Tracker, chunk_frames: int) -> dict:
+    """:func:`fingerprint` from the video files alone (no probing): cheap enough to poll."""
+    entries, seen = [], set()
+    for path in videos:
+        path = Path(path)
+        if path.stem in seen:  # a clashing stem: the view keeps the first file
+            continue
+        seen.add(path.stem)
         try:
-            st = v.path.stat()
-            videos.append([v.name, st.st_size, st.st_mtime_ns])
+            st = path.stat()
+            entries.append([path.stem, st.st_size, st.st_mtime_ns])
         except OSError:
-            videos.append([v.name, -1, -1])
+            entries.append([path.stem, -1, -1])
     body = {
-        "videos": videos,
+        "videos": entries,
         "tracker": tracker.name,
         "tracker_params": tracker.params(),
         "chunk_frames": int(chunk_frames),
