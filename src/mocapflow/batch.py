@@ -156,7 +156,7 @@ def run_batch(
                                 exit_code=0,
                                 error="another run holds the lock; left to it",
                             )
-                        elif up_to_date(rec, tracker, params, chunk_frames):
+                        elif (state := _state(rec, tracker, params, chunk_frames)) == "complete":
                             record.update(action="skipped", exit_code=0)  # finished meanwhile
                         else:
                             if shared is None:
@@ -167,8 +167,8 @@ def run_batch(
                                 rec / STORE_NAME,
                                 chunk_frames=chunk_frames,
                                 client=shared[1],
-                                overwrite=_state(rec, tracker, params, chunk_frames) == "changed"
-                                and _store.is_store(rec / STORE_NAME),
+                                # other inputs than the store's: start afresh (ours only)
+                                overwrite=state == "changed" and _store.is_store(rec / STORE_NAME),
                                 **params,
                             )
                             record.update(
@@ -197,18 +197,11 @@ def run_batch(
 
 
 def _start(cluster: str | None, cluster_config):
-    from .cluster import connect, size_cluster, start_cluster
+    """Open the shared cluster; a local one is sized as if for many 1080p tasks."""
+    from .cluster import open_cluster
     from .config import load_profile
 
-    profile = load_profile(cluster, cluster_config)
-    if profile["type"] != "local":
-        c, client, _ = connect(profile)
-        return c, client
-    sizing = size_cluster(
-        10**6,
-        1920 * 1080 * 3,
-        16,
-        workers=profile.get("workers"),
-        memory_limit=profile.get("memory_limit"),
+    c, client, _, _ = open_cluster(
+        load_profile(cluster, cluster_config), 10**6, 1920 * 1080 * 3, 16
     )
-    return start_cluster(sizing, profile.get("dashboard_address", "127.0.0.1:8787"))
+    return c, client

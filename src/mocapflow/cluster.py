@@ -33,6 +33,8 @@ __all__ = [
     "size_cluster",
     "start_cluster",
     "WorkerSetup",
+    "connect",
+    "open_cluster",
 ]
 
 logger = logging.getLogger(__name__)
@@ -344,3 +346,45 @@ def connect(profile: dict):
     client = Client(cluster)
     client.register_plugin(WorkerSetup(), name="mocapflow-worker-setup")
     return cluster, client, f"{profile['type']} profile {profile['name']!r}, {scale}"
+
+
+def open_cluster(
+    profile: dict,
+    n_tasks: int,
+    frame_bytes: int,
+    frames_held: int,
+    workers: int | None = None,
+    dashboard_address: str | None = None,
+):
+    """Open a client for any profile: a sized LocalCluster, or :func:`connect`.
+
+    Parameters
+    ----------
+    profile : dict
+        A profile from :func:`mocapflow.config.load_profile`.
+    n_tasks, frame_bytes, frames_held
+        The work, for sizing a local cluster (see :func:`size_cluster`).
+    workers : int, optional
+        Override the profile's worker count.
+    dashboard_address : str, optional
+        Override the profile's dashboard address.
+
+    Returns
+    -------
+    tuple
+        ``(cluster or None, client, sizing or None, description)``; close the
+        client, then the cluster.
+    """
+    if profile.get("type", "local") != "local":
+        cluster, client, where = connect(profile)
+        return cluster, client, None, where
+    sizing = size_cluster(
+        n_tasks,
+        frame_bytes,
+        frames_held,
+        workers=workers or profile.get("workers"),
+        memory_limit=profile.get("memory_limit"),
+    )
+    address = dashboard_address or profile.get("dashboard_address", "127.0.0.1:8787")
+    cluster, client = start_cluster(sizing, address)
+    return cluster, client, sizing, sizing.reason

@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from . import store as _store
-from .cluster import Sizing, connect, size_cluster, start_cluster
+from .cluster import Sizing, open_cluster
 from .config import load_profile
 from .recording import Recording, RecordingError, open_recording
 from .tasks import (
@@ -363,29 +363,19 @@ def process(
     dashboard = client.dashboard_link if client is not None else None
     rpath = report_path(store_path) if report and todo else None
     if todo:
-        local_cluster = None
-        remote = None
-        if client is None and profile.get("type", "local") != "local":
-            local_cluster, client, remote = connect(profile)
-            dashboard = client.dashboard_link
-        elif client is None:
+        local_cluster = where = None
+        if client is None:
             biggest = max(v.info.width * v.info.height * 3 for v in rec.ok_views)
-            sizing = size_cluster(
-                len(todo),
-                biggest,
-                BATCH_FRAMES,
-                workers=workers or profile.get("workers"),
-                memory_limit=profile.get("memory_limit"),
+            local_cluster, client, sizing, where = open_cluster(
+                profile, len(todo), biggest, BATCH_FRAMES, workers, dashboard_address
             )
-            address = dashboard_address or profile.get("dashboard_address", "127.0.0.1:8787")
-            local_cluster, client = start_cluster(sizing, address)
             dashboard = client.dashboard_link
         try:
             _store.update_attrs(
                 store_path,
                 cluster=sizing.to_dict()
                 if sizing
-                else {"reason": remote or "a user-supplied client"},
+                else {"reason": where or "a user-supplied client"},
                 start_time=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
                 completed=False,
             )
@@ -395,7 +385,7 @@ def process(
                     {
                         "dashboard": dashboard,
                         "sizing": sizing,
-                        "where": remote,
+                        "where": where,
                         "n_tasks": len(specs),
                         "todo": len(todo),
                         "store": store_path,
@@ -411,7 +401,7 @@ def process(
                     _run_tasks(client, todo, trk, store_path, chunk_frames, retries, on_event)
                 )
         finally:
-            if local_cluster is not None or remote is not None:
+            if where is not None:  # we opened it
                 client.close()
             if local_cluster is not None:
                 local_cluster.close()
