@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -183,3 +184,37 @@ def test_hpc_profile_errors(tmp_path, monkeypatch):
     cfg.write_text(HPC.format(kind="pbs"))
     with pytest.raises(ConfigError, match=r"needs dask-jobqueue: pip install 'mocapflow\[hpc\]'"):
         load_profile("hpc", cfg)
+
+
+def test_single_allocation_runner_equals_local_run(markers_recording, tmp_path):
+    """flows/slurm_allocation.py as `srun -n 4` starts it: four ranks, SLURM's variables."""
+    pytest.importorskip("dask_jobqueue")
+    script = Path(__file__).resolve().parents[1] / "flows" / "slurm_allocation.py"
+    out = tmp_path / "allocation.zarr"
+    args = [sys.executable, str(script), str(markers_recording), "--out", str(out)]
+    args += ["--chunk-frames", "30", "--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"]
+    args += ["--scheduler-file", str(tmp_path / "scheduler-{job_id}.json")]
+    ranks = []
+    for rank in range(4):
+        env = {**os.environ, "SLURM_PROCID": str(rank), "SLURM_NTASKS": "4"}
+        env["SLURM_JOB_ID"] = "4242"
+        log = subprocess.PIPE if rank == 1 else (tmp_path / f"rank{rank}.log").open("w")
+        ranks.append(subprocess.Popen(args, env=env, stdout=log, stderr=log, text=True))
+    try:
+        client_out, client_err = ranks[1].communicate(timeout=300)
+        assert ranks[1].returncode == 0, client_err[-3000:]
+        for p in ranks:  # the scheduler and workers exit once the client is done
+            p.wait(timeout=60)
+        codes = [p.returncode for p in ranks]
+    finally:
+        for p in ranks:
+            p.kill()
+    assert codes == [0, 0, 0, 0], [(tmp_path / f"rank{r}.log").read_text() for r in (0, 2, 3)]
+    assert "12 tasks computed, 0 skipped on 2 workers; views not ok: none" in client_out, client_out
+    local = mocapflow.process(
+        markers_recording, "markers", tmp_path / "local.zarr", chunk_frames=30, report=False
+    )
+    a = xr.open_zarr(out, consolidated=False)
+    b = xr.open_zarr(local.store, consolidated=False)
+    for name in b.data_vars:
+        assert a[name].values.tobytes() == b[name].values.tobytes(), name
