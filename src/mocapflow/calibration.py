@@ -16,7 +16,66 @@ import cv2
 import numpy as np
 import tomli_w
 
-__all__ = ["Camera", "read_toml", "write_toml", "look_at"]
+__all__ = [
+    "Camera",
+    "CalibrationError",
+    "look_at",
+    "project_points",
+    "read_calibration",
+    "read_qca",
+    "read_toml",
+    "rodrigues",
+    "write_toml",
+]
+
+
+class CalibrationError(ValueError):
+    """A calibration file cannot be read, or does not match the recording."""
+
+
+def rodrigues(rvec: np.ndarray) -> np.ndarray:
+    """Rotation matrices ``(..., 3, 3)`` from Rodrigues vectors ``(..., 3)``, vectorised."""
+    r = np.asarray(rvec, np.float64)
+    theta = np.linalg.norm(r, axis=-1)[..., None, None]
+    safe = np.where(theta > 1e-12, theta, 1.0)
+    k = r / safe[..., 0]
+    kx = np.zeros((*r.shape[:-1], 3, 3))
+    kx[..., 0, 1], kx[..., 0, 2] = -k[..., 2], k[..., 1]
+    kx[..., 1, 0], kx[..., 1, 2] = k[..., 2], -k[..., 0]
+    kx[..., 2, 0], kx[..., 2, 1] = -k[..., 1], k[..., 0]
+    eye = np.broadcast_to(np.eye(3), kx.shape)
+    rot = eye + np.sin(theta) * kx + (1 - np.cos(theta)) * (kx @ kx)
+    # Below 1e-12 rad the first-order form is exact to double precision.
+    small = theta < 1e-12
+    if np.any(small):
+        rx = np.zeros_like(kx)
+        rx[..., 0, 1], rx[..., 0, 2] = -r[..., 2], r[..., 1]
+        rx[..., 1, 0], rx[..., 1, 2] = r[..., 2], -r[..., 0]
+        rx[..., 2, 0], rx[..., 2, 1] = -r[..., 1], r[..., 0]
+        rot = np.where(small, eye + rx, rot)
+    return rot
+
+
+def project_points(
+    points_cam: np.ndarray, matrix: np.ndarray, distortions: np.ndarray
+) -> np.ndarray:
+    """Project camera-frame points ``(..., 3)`` to distorted pixels ``(..., 2)``.
+
+    OpenCV's model with ``(k1, k2, p1, p2, k3)``, vectorised with broadcasting:
+    ``matrix`` may be ``(..., 3, 3)`` and ``distortions`` ``(..., 5)`` per point.
+    """
+    p = np.asarray(points_cam, np.float64)
+    m = np.asarray(matrix, np.float64)
+    d = np.asarray(distortions, np.float64)
+    x, y = p[..., 0] / p[..., 2], p[..., 1] / p[..., 2]
+    k1, k2, p1, p2, k3 = (d[..., i] for i in range(5))
+    r2 = x * x + y * y
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+    u = m[..., 0, 0] * xd + m[..., 0, 1] * yd + m[..., 0, 2]
+    v = m[..., 1, 1] * yd + m[..., 1, 2]
+    return np.stack([u, v], axis=-1)
 
 
 @dataclass(frozen=True)
@@ -165,3 +224,104 @@ def read_toml(path: str | Path) -> tuple[dict[str, Camera], dict]:
         cam = Camera.from_dict({"name": key, **table})
         cameras[cam.name] = cam
     return cameras, dict(doc.get("metadata", {}))
+
+
+def read_qca(path: str | Path) -> dict[str, Camera]:
+    """Read a Qualisys ``.qca.txt`` calibration (as Pose2Sim reads it), in mm.
+
+    Qualisys stores each camera's position (mm) and a rotation whose rows are the
+    camera's axes in the world, with y up and z backwards; OpenCV's camera looks
+    along +z with y down, a half turn about x. Intrinsics are in sub-pixel units
+    of 1/64 pixel on the full sensor, offset by the video field of view.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``.qca.txt`` file.
+
+    Returns
+    -------
+    dict of str to Camera
+        Cameras by their ``serial`` (the view name), in natural order.
+
+    """
+    import xml.etree.ElementTree as ET
+
+    from .recording import natural_key
+
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as exc:
+        raise CalibrationError(f"{path}: not a readable Qualisys .qca.txt file ({exc})") from exc
+    cameras = {}
+    flip = np.diag([1.0, -1.0, -1.0])
+    for tag in root.findall("cameras/camera"):
+        try:
+            name = tag.attrib["serial"]
+            fov = tag.find("fov_video").attrib
+            tr = tag.find("transform").attrib
+            intr = tag.find("intrinsic").attrib
+            left, top = float(fov["left"]), float(fov["top"])
+            size = (
+                int(float(fov["right"]) - left + 1),
+                int(float(fov["bottom"]) - top + 1),
+            )
+            rows = np.array([[float(tr[f"r{i}{j}"]) for j in (1, 2, 3)] for i in (1, 2, 3)])
+            position = np.array([float(tr[k]) for k in "xyz"])
+            rot = flip @ rows
+            matrix = np.array(
+                [
+                    [
+                        float(intr["focalLengthU"]) / 64,
+                        0.0,
+                        float(intr["centerPointU"]) / 64 - left,
+                    ],
+                    [0.0, float(intr["focalLengthV"]) / 64, float(intr["centerPointV"]) / 64 - top],
+                    [0.0, 0.0, 1.0],
+                ]
+            )
+            keys = ("radialDistortion1", "radialDistortion2", "tangentalDistortion1")
+            dist = [float(intr[k]) / 64 for k in (*keys, "tangentalDistortion2")] + [0.0]
+        except (KeyError, AttributeError, ValueError) as exc:
+            raise CalibrationError(f"{path}: camera entry incomplete ({exc})") from exc
+        cameras[name] = Camera(
+            name, size, matrix, np.array(dist), cv2.Rodrigues(rot)[0].ravel(), -rot @ position
+        )
+    if not cameras:
+        raise CalibrationError(f"{path}: no <camera> entries found")
+    return {k: cameras[k] for k in sorted(cameras, key=natural_key)}
+
+
+def read_calibration(path: str | Path) -> tuple[dict[str, Camera], dict]:
+    """Read cameras from an anipose/FreeMoCap ``.toml`` or a Qualisys ``.qca.txt``.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The calibration file.
+
+    Returns
+    -------
+    cameras : dict of str to Camera
+        Cameras by name.
+    metadata : dict
+        The TOML's ``[metadata]`` (for a ``.qca.txt``: its source).
+
+    Raises
+    ------
+    CalibrationError
+        If the file is missing or cannot be parsed.
+
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CalibrationError(f"{path}: calibration file not found; pass an existing .toml")
+    if path.name.lower().endswith(".qca.txt"):
+        return read_qca(path), {"source": "qualisys", "file": str(path)}
+    try:
+        cameras, meta = read_toml(path)
+    except (tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as exc:
+        raise CalibrationError(f"{path}: not a valid calibration TOML ({exc})") from exc
+    if not cameras:
+        raise CalibrationError(f"{path}: no camera tables ([cam_N] with name and matrix) found")
+    return cameras, meta

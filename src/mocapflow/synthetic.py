@@ -244,18 +244,17 @@ class _BoardRenderer:
 
 def _board_poses(rng: np.random.Generator, n_frames: int, fps: float, board_mm) -> list:
     """Board poses: origin and rotation (board x, y, normal as columns) per frame."""
-    centres = _smooth_paths(rng, 1, n_frames, fps)[:, :, 0] * np.array([0.5, 0.5, 0.6]) + [
-        0,
-        0,
-        400.0,
-    ]
+    # The board sweeps most of the volume (closer to some cameras, farther from
+    # others) and tilts well out of the vertical, as a good calibration take does.
+    centres = _smooth_paths(rng, 1, n_frames, fps)[:, :, 0] * np.array([1.0, 1.0, 0.8])
+    centres[:, 2] += 100.0
     turns = rng.uniform(0.8, 1.2) * 2 * np.pi
     phase = rng.uniform(0, 2 * np.pi)
     poses = []
     for i in range(n_frames):
         yaw = phase + turns * i / max(n_frames - 1, 1)
-        tilt = 0.35 * np.sin(2 * np.pi * 0.3 * i / fps + phase)
-        roll = 0.3 * np.sin(2 * np.pi * 0.17 * i / fps)
+        tilt = 0.6 * np.sin(2 * np.pi * 0.3 * i / fps + phase)
+        roll = 0.5 * np.sin(2 * np.pi * 0.17 * i / fps)
         # Board faces outwards along (cos yaw, sin yaw), tilted and rolled.
         normal_out = np.array(
             [np.cos(yaw) * np.cos(tilt), np.sin(yaw) * np.cos(tilt), np.sin(tilt)]
