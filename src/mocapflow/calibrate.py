@@ -71,7 +71,7 @@ class CalibrationResult:
     warnings: list[str] = field(default_factory=list)
 
     def metadata(self) -> dict:
-        """The TOML ``[metadata]`` facts of the fit."""
+        """Return the TOML ``[metadata]`` facts of the fit."""
         return {
             "rms_reprojection_error_px": round(float(self.rms), 4),
             "per_camera_rms_px": {k: round(float(v), 4) for k, v in self.per_camera_rms.items()},
@@ -87,7 +87,7 @@ def _non_degenerate(obj: np.ndarray) -> bool:
 
 
 def _spread_subset(features: np.ndarray, n: int) -> np.ndarray:
-    """Indices of ``n`` rows spread over feature space (farthest-point sampling)."""
+    """Pick ``n`` rows spread over feature space (farthest-point sampling)."""
     if len(features) <= n:
         return np.arange(len(features))
     f = (features - features.mean(0)) / (features.std(0) + 1e-9)
@@ -200,7 +200,7 @@ class _Problem:
         return uv - self.uv
 
     def jacobian(self, x, free: np.ndarray):
-        """The exact Jacobian over the free parameters, as a sparse matrix."""
+        """Return the exact Jacobian over the free parameters, as a sparse matrix."""
         rows, cols, vals = [], [], []
         for i, g in enumerate(self.groups):
             c, f = g[0], g[1]
