@@ -19,6 +19,7 @@ import tomli_w
 __all__ = [
     "Camera",
     "CalibrationError",
+    "align_worlds",
     "look_at",
     "project_points",
     "read_calibration",
@@ -173,6 +174,36 @@ def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = (0, 0, 1)) -> 
     x /= np.linalg.norm(x)
     y = np.cross(z, x)
     return np.stack([x, y, z])
+
+
+def align_worlds(estimated: list[Camera], truth: list[Camera]) -> tuple[np.ndarray, np.ndarray]:
+    """Rigid transform taking an estimated world onto another, by the camera centres.
+
+    A calibration fixes its world only up to a rigid motion (camera 0 at the
+    origin, say); this finds the rotation and translation that best map the
+    estimated camera centres onto the true ones (Kabsch, via scipy's
+    ``Rotation.align_vectors``), for comparing positions in one frame.
+
+    Parameters
+    ----------
+    estimated, truth : list of Camera
+        The same cameras, in the same order.
+
+    Returns
+    -------
+    rotation : numpy.ndarray
+        3x3.
+    translation : numpy.ndarray
+        ``(3,)``: ``x_truth = rotation @ x_estimated + translation``.
+
+    """
+    from scipy.spatial.transform import Rotation
+
+    a = np.stack([c.center for c in estimated])
+    b = np.stack([c.center for c in truth])
+    rot, _ = Rotation.align_vectors(b - b.mean(0), a - a.mean(0))
+    r = rot.as_matrix()
+    return r, b.mean(0) - r @ a.mean(0)
 
 
 def write_toml(path: str | Path, cameras: list[Camera], metadata: dict | None = None) -> Path:

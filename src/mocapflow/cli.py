@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 import yaml
 from rich.console import Console
@@ -38,6 +39,7 @@ out = Console()
 err = Console(stderr=True)
 STATE = {"debug": False}
 EXPECTED = (RecordingError, StoreError, TrackerError, VideoError, ValueError, FileNotFoundError)
+BOARD_HELP = "Board parameter NAME=VALUE: squares_x, squares_y, square_length (mm), ..."
 
 
 class _Formatter(logging.Formatter):
@@ -421,30 +423,299 @@ def cluster_show(
                 cluster.close()
 
 
+def _board(pairs: list[str] | None) -> dict:
+    return _params(pairs)
+
+
+def _progress_events(label: str):
+    """Return a progress callback for :func:`mocapflow.process` stages, and its stop."""
+    progress = Progress(
+        TextColumn(f"[bold]{label}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("chunks"),
+        TimeElapsedColumn(),
+        console=err,
+    )
+    state: dict = {}
+
+    def on_event(kind: str, info: dict) -> None:
+        if kind == "start" and info["todo"]:
+            if "task" not in state:
+                if info.get("dashboard"):
+                    err.print(f"dashboard: {info['dashboard']}", highlight=False)
+                progress.start()
+            state["task"] = progress.add_task(label, total=info["todo"])
+        elif kind == "chunk" and "task" in state:
+            progress.update(state["task"], advance=1)
+
+    return on_event, progress.stop
+
+
+def _print_calibration(fit, path: Path) -> None:
+    table = Table(title=f"{path}", title_justify="left")
+    for col in ("camera", "board views", "RMS error (px)", "focal (px)", "centre (mm)"):
+        table.add_column(col)
+    for cam in fit.cameras:
+        table.add_row(
+            cam.name,
+            str(fit.n_views[cam.name]),
+            f"{fit.per_camera_rms[cam.name]:.3f}",
+            f"{cam.matrix[0, 0]:.1f}",
+            " ".join(f"{v:.0f}" for v in cam.center),
+        )
+    out.print(table)
+    out.print(f"RMS reprojection error {fit.rms:.3f} px over {fit.n_frames} board poses")
+    for w in fit.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    recording: Annotated[Path, typer.Argument(help="A recording of a ChArUco board.")],
+    out_: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="TOML to write [default: RECORDING/calibration.toml]."),
+    ] = None,
+    board: Annotated[list[str] | None, typer.Option("--board", "-b", help=BOARD_HELP)] = None,
+    origin: Annotated[
+        str, typer.Option(help="World frame: camera (camera 0) or board (its ground plane).")
+    ] = "camera",
+    cluster: Annotated[str | None, typer.Option(help="Profile in cluster.yaml.")] = None,
+    cluster_config: Annotated[Path | None, typer.Option(help="Cluster profiles file.")] = None,
+) -> None:
+    """Calibrate the cameras from a ChArUco recording; write an anipose TOML."""
+    from .pipeline import calibrate
+
+    with _errors():
+        on_event, stop = _progress_events("corners")
+        try:
+            fit, path = calibrate(
+                recording,
+                out_,
+                board=_board(board),
+                origin=origin,
+                cluster=cluster,
+                cluster_config=cluster_config,
+                on_event=on_event,
+                report=False,
+            )
+        finally:
+            stop()
+        _print_calibration(fit, path)
+
+
+@app.command("triangulate")
+def triangulate_cmd(
+    store: Annotated[Path, typer.Argument(help="A store written by mocapflow process.")],
+    calibration: Annotated[
+        Path, typer.Option("--calibration", "-c", help="calibration .toml or .qca.txt.")
+    ],
+    min_views: Annotated[int, typer.Option(help="Fewest views per point.")] = 2,
+    min_confidence: Annotated[float, typer.Option(help="Confidence threshold.")] = 0.5,
+    max_error: Annotated[
+        float | None,
+        typer.Option(help="Reject views while the reprojection error (px) is over this."),
+    ] = None,
+) -> None:
+    """Triangulate a 2-D store into its points3d group."""
+    from .calibration import read_calibration
+    from .graph import triangulate_store
+
+    with _errors():
+        if min_views < 2:
+            raise ValueError(f"--min-views must be at least 2, got {min_views}")
+        cameras, _ = read_calibration(calibration)
+        ds = triangulate_store(
+            store, cameras, min_views=min_views, min_confidence=min_confidence, max_error=max_error
+        )
+        _print_points(ds, store, "points3d")
+
+
+def _print_points(ds, store: Path, group: str) -> None:
+    n = ds.n_views.values
+    found = np.isfinite(ds.position.values).all(1)
+    err_px = ds.reprojection_error.values
+    med_err = np.nanmedian(err_px) if found.any() else float("nan")
+    med_views = np.median(n[found]) if found.any() else 0
+    out.print(
+        f"{store}/{group}: {found.mean() * 100:.1f}% of points triangulated "
+        f"({ds.sizes['time']} frames x {ds.sizes['keypoint']} keypoints), "
+        f"median reprojection error {med_err:.3f} px, median {med_views:.0f} views",
+        highlight=False,
+    )
+
+
+@app.command("filter")
+def filter_cmd(
+    store: Annotated[Path, typer.Argument(help="A store with a points3d group.")],
+    max_gap: Annotated[int, typer.Option(help="Fill gaps up to this many frames.")] = 10,
+    cutoff: Annotated[float, typer.Option(help="Low-pass cut-off, Hz.")] = 7.0,
+    order: Annotated[int, typer.Option(help="Butterworth order.")] = 4,
+) -> None:
+    """Gap-fill and zero-phase low-pass the 3-D points into the filtered group."""
+    from .graph import filter_store
+
+    with _errors():
+        if not (store / "points3d" / "zarr.json").exists():
+            raise ValueError(f"{store}: no points3d group; run mocapflow triangulate first")
+        ds = filter_store(store, max_gap=max_gap, cutoff=cutoff, order=order)
+        _print_points(ds, store, "filtered")
+
+
+@app.command("export")
+def export_cmd(
+    store: Annotated[Path, typer.Argument(help="A store with 3-D points.")],
+    fmt: Annotated[list[str], typer.Option("--format", "-f", help="csv, trc or npy.")] = [  # noqa: B006
+        "csv"
+    ],
+    group: Annotated[
+        str | None, typer.Option(help="3-D group [default: filtered, else points3d].")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option(help="Folder [default: beside the store].")
+    ] = None,
+) -> None:
+    """Export 3-D points as CSV, OpenSim .trc or FreeMoCap-style .npy."""
+    from .pipeline import export_store
+
+    with _errors():
+        for path in export_store(store, fmt, group=group, out_dir=out_dir):
+            out.print(f"wrote {path}", highlight=False)
+
+
+@app.command("run")
+def run_cmd(
+    recording: Annotated[Path, typer.Argument(help="The recording to reconstruct.")],
+    calibration: Annotated[
+        Path | None, typer.Option("--calibration", "-c", help="calibration .toml or .qca.txt.")
+    ] = None,
+    calibration_recording: Annotated[
+        Path | None, typer.Option(help="A ChArUco recording to calibrate from first.")
+    ] = None,
+    tracker: Annotated[str, typer.Option("--tracker", "-t", help="2-D tracker.")] = "markers",
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Tracker parameter NAME=VALUE.")
+    ] = None,
+    board: Annotated[list[str] | None, typer.Option("--board", "-b", help=BOARD_HELP)] = None,
+    min_views: Annotated[int, typer.Option(help="Fewest views per point.")] = 2,
+    max_error: Annotated[
+        float | None, typer.Option(help="Outlier rejection target, px (off by default).")
+    ] = None,
+    max_gap: Annotated[int, typer.Option(help="Fill gaps up to this many frames.")] = 10,
+    cutoff: Annotated[float, typer.Option(help="Low-pass cut-off, Hz.")] = 7.0,
+    fmt: Annotated[list[str], typer.Option("--format", "-f", help="Exports.")] = [  # noqa: B006
+        "csv",
+        "trc",
+        "npy",
+    ],
+    cluster: Annotated[str | None, typer.Option(help="Profile in cluster.yaml.")] = None,
+    cluster_config: Annotated[Path | None, typer.Option(help="Cluster profiles file.")] = None,
+) -> None:
+    """Track, triangulate, filter and export a recording, all on one cluster."""
+    from .pipeline import run_pipeline
+
+    with _errors():
+        result = _run_pipeline(
+            run_pipeline,
+            recording,
+            calibration=calibration,
+            calibration_recording=calibration_recording,
+            tracker=tracker,
+            board=_board(board),
+            min_views=min_views,
+            max_error=max_error,
+            max_gap=max_gap,
+            cutoff=cutoff,
+            formats=tuple(fmt),
+            cluster=cluster,
+            cluster_config=cluster_config,
+            **_params(param),
+        )
+    raise typer.Exit(result.tracking.exit_code)
+
+
+def _run_pipeline(run_pipeline, recording, **kwargs):
+    on_event, stop = _progress_events("tracking")
+    try:
+        result = run_pipeline(recording, on_event=on_event, **kwargs)
+    finally:
+        stop()
+    if result.calibration_fit is not None:
+        _print_calibration(result.calibration_fit, result.calibration)
+    _print_result(result.tracking)
+    ds = xr_open(result.store, "filtered")
+    _print_points(ds, result.store, "filtered")
+    for path in result.exports:
+        out.print(f"wrote {path}", highlight=False)
+    return result
+
+
+def xr_open(store: Path, group: str):
+    """Open a group of a store lazily."""
+    import xarray as xr
+
+    return xr.open_zarr(store, group=group, consolidated=False)
+
+
 @app.command("demo")
 def demo_cmd(
     folder: Annotated[
         Path | None, typer.Argument(help="Where to make the sample [default: a temp folder].")
     ] = None,
-    frames: Annotated[int, typer.Option(help="Frames per camera.")] = 600,
+    frames: Annotated[int, typer.Option(help="Frames per camera.")] = 300,
     cameras: Annotated[int, typer.Option(help="Cameras.")] = 4,
 ) -> None:
-    """Make a synthetic 4-camera sample, track its markers in parallel, and show the result."""
+    """Synthesise a ChArUco and a marker recording, calibrate, track, triangulate, check 3-D."""
+    import xarray as xr
+
+    from .calibration import align_worlds, read_toml
+    from .pipeline import run_pipeline
     from .synthetic import synthesize
 
     with _errors():
         root = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="mocapflow-demo-"))
-        recording = root / "recording"
-        err.print(f"making a {cameras}-camera sample of {frames} frames in {recording} ...")
+        calrec, recording = root / "calibration", root / "recording"
+        err.print(f"making a {cameras}-camera ChArUco recording in {calrec} ...")
+        synthesize(calrec, kind="charuco", cameras=cameras, frames=300, size=(1280, 720), seed=1)
+        err.print(f"making a {cameras}-camera marker recording of {frames} frames in {recording}")
         synthesize(
-            recording, kind="markers", cameras=cameras, frames=frames, size=(640, 480), seed=7
+            recording, kind="markers", cameras=cameras, frames=frames, size=(1280, 720), seed=1
         )
-        store = root / "mocapflow.zarr"
-        result = _run(recording, store, "markers", {}, overwrite=True)
-        _print_result(result)
-        out.print(f"\nsample: {recording}\nstore:  {store}")
-        out.print(f"try:    mocapflow info {store}")
-    raise typer.Exit(result.exit_code)
+        result = _run_pipeline(
+            run_pipeline,
+            recording,
+            calibration_recording=calrec,
+            tracker="markers",
+            formats=("csv", "trc", "npy"),
+            overwrite=True,
+        )
+        gt = xr.open_zarr(recording / "ground_truth.zarr", consolidated=False)
+        # The calibration's world has camera 1 at its origin; the ground truth's is
+        # the scene's. Compare in one frame: align the two by the camera centres.
+        truth, _ = read_toml(recording / "calibration.toml")
+        est = result.calibration_fit.cameras
+        rot, shift = align_worlds(est, [truth[c.name] for c in est])
+        out.print(
+            "camera centres after alignment, error (mm): "
+            + ", ".join(
+                f"{c.name} {np.linalg.norm(rot @ c.center + shift - truth[c.name].center):.2f}"
+                for c in est
+            ),
+            highlight=False,
+        )
+        for group in ("points3d", "filtered"):
+            ds = xr.open_zarr(result.store, group=group, consolidated=False)
+            pos = np.einsum("ij,tjkn->tikn", rot, ds.position.values) + shift[:, None, None]
+            d = np.linalg.norm(pos - gt.position.values, axis=1)
+            rmse = np.sqrt(np.nanmean(d**2))
+            out.print(
+                f"3-D error against the ground truth ({group}): RMSE {rmse:.2f} mm, "
+                f"median {np.nanmedian(d):.2f} mm, over {np.isfinite(d).sum()} points",
+                highlight=False,
+            )
+        out.print(f"\nsamples: {calrec}, {recording}\nstore:   {result.store}")
+    raise typer.Exit(result.tracking.exit_code)
 
 
 def run() -> None:  # pragma: no cover - console entry point alias

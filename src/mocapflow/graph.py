@@ -41,7 +41,19 @@ from .tasks import (
 )
 from .trackers import Tracker, get_tracker
 
-__all__ = ["RunResult", "plan", "process", "track", "write_tasks"]
+__all__ = [
+    "FILTERED",
+    "POINTS3D",
+    "RunResult",
+    "filter_store",
+    "plan",
+    "process",
+    "smooth_points",
+    "track",
+    "triangulate",
+    "triangulate_store",
+    "write_tasks",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -464,3 +476,243 @@ def _run_tasks(client, todo, trk, store_path, chunk_frames, retries, on_event) -
             on_event("chunk", record)
         fut.release()
     return records
+
+
+# --- 3-D: triangulation and filtering, lazily over the store ------------------------------
+
+POINTS3D = "points3d"
+FILTERED = "filtered"
+#: Frames per triangulation task.
+TRIANGULATE_FRAMES = 256
+
+
+def _compute(obj, client) -> None:
+    """Compute a Dask collection on ``client``, or Dask's default scheduler without one."""
+    if client is not None:
+        client.compute(obj, sync=True)
+    else:
+        dask.compute(obj)
+
+
+def _points3d_dataset(
+    position: da.Array, coords: dict, attrs: dict, error: da.Array, n_views: da.Array
+) -> xr.Dataset:
+    dims = ("time", "space", "keypoint", "individual")
+    return xr.Dataset(
+        {
+            "position": (dims, position, {"units": attrs.get("space_unit", "mm")}),
+            "reprojection_error": (
+                ("time", "keypoint", "individual"),
+                error,
+                {"units": "pixels", "description": "mean over the views used"},
+            ),
+            "n_views": (("time", "keypoint", "individual"), n_views),
+        },
+        coords=coords,
+        attrs=attrs,
+    )
+
+
+def triangulate(
+    store: str | Path,
+    cameras: dict,
+    *,
+    min_views: int = 2,
+    min_confidence: float = 0.5,
+    max_error: float | None = None,
+    frames_per_task: int = TRIANGULATE_FRAMES,
+) -> xr.Dataset:
+    """Return the lazy 3-D points of a 2-D store: one task per block of frames.
+
+    Parameters
+    ----------
+    store : path
+        A store written by :func:`process` (its ``position`` and ``confidence``).
+    cameras : dict of str to Camera
+        Calibrated cameras by view name; views without a camera are left out.
+    min_views, min_confidence, max_error
+        See :func:`mocapflow.triangulate.triangulate_points`.
+    frames_per_task : int
+        Frames per task.
+
+    Returns
+    -------
+    xarray.Dataset
+        Movement's 3-D schema, Dask-backed: ``position (time, space, keypoint,
+        individual)``, ``reprojection_error`` and ``n_views`` (time, keypoint,
+        individual).
+
+    Raises
+    ------
+    ValueError
+        If fewer than ``min_views`` views have a camera (the message lists both).
+
+    """
+    from .triangulate import CameraSet, triangulate_frames
+
+    ds = xr.open_zarr(store, consolidated=False)
+    names = [str(v) for v in ds.view.values]
+    matched = [n for n in names if n in cameras]
+    missing = [n for n in names if n not in cameras]
+    if len(matched) < max(min_views, 2):
+        raise ValueError(
+            f"{store}: the calibration has cameras {sorted(cameras)} but the views are "
+            f"{names}; cameras are matched by name, so rename them or use the right file"
+        )
+    if missing:
+        logger.warning("views %s have no camera in the calibration; left out", missing)
+    cams = CameraSet.from_cameras([cameras[n] for n in matched])
+    sel = ds.sel(view=matched)
+    pos = sel.position.data.rechunk({0: -1, 1: frames_per_task, 2: -1, 3: -1, 4: -1})
+    conf = sel.confidence.data.rechunk({0: -1, 1: frames_per_task, 2: -1, 3: -1})
+    kwargs = {"min_views": min_views, "min_confidence": min_confidence, "max_error": max_error}
+
+    def block(p: np.ndarray, c: np.ndarray) -> np.ndarray:
+        xyz, err, n = triangulate_frames(p, cams, c, **kwargs)
+        return np.concatenate([xyz, err[:, None], n[:, None].astype(np.float64)], axis=1)
+
+    t, k, i = pos.chunks[1], pos.chunks[3], pos.chunks[4]
+    packed = da.map_blocks(
+        block,
+        pos,
+        conf[:, :, None],
+        dtype=np.float64,
+        chunks=(t, (5,), k, i),
+        drop_axis=0,
+        name="triangulate-" + dask.base.tokenize(str(store), pos.name, sorted(kwargs.items())),
+    )
+    attrs = {
+        "source_software": "mocapflow",
+        "ds_type": "poses",
+        "fps": float(ds.attrs.get("fps", 0) or 0),
+        "space_unit": "mm",
+        "views": matched,
+        "triangulation": {k2: v for k2, v in kwargs.items() if v is not None},
+    }
+    coords = {
+        "time": ds.time.values,
+        "space": np.array(["x", "y", "z"], dtype=object),
+        "keypoint": ds.keypoint.values,
+        "individual": ds.individual.values,
+    }
+    return _points3d_dataset(
+        packed[:, :3], coords, attrs, packed[:, 3], packed[:, 4].astype(np.int8)
+    )
+
+
+def _write_group(ds: xr.Dataset, store: str | Path, group: str, client) -> None:
+    for var in ds.data_vars.values():
+        var.encoding.clear()
+    delayed = ds.to_zarr(
+        store, group=group, mode="w", compute=False, consolidated=False, zarr_format=3
+    )
+    _compute(delayed, client)
+
+
+def triangulate_store(
+    store: str | Path,
+    cameras: dict,
+    *,
+    client=None,
+    group: str = POINTS3D,
+    **kwargs,
+) -> xr.Dataset:
+    """Triangulate a 2-D store into its ``points3d`` group, computed on ``client``.
+
+    Parameters
+    ----------
+    store : path
+        A store written by :func:`process`.
+    cameras : dict of str to Camera
+        Calibrated cameras by view name.
+    client : distributed.Client, optional
+        Where to compute; Dask's default scheduler without one.
+    group : str
+        The group to (over)write.
+    **kwargs
+        Passed to :func:`triangulate`.
+
+    Returns
+    -------
+    xarray.Dataset
+        The written group, opened lazily.
+
+    """
+    lazy = triangulate(store, cameras, **kwargs)
+    _write_group(lazy, store, group, client)
+    return xr.open_zarr(store, group=group, consolidated=False)
+
+
+def smooth_points(
+    points: xr.Dataset,
+    *,
+    fps: float | None = None,
+    max_gap: int = 10,
+    cutoff: float = 7.0,
+    order: int = 4,
+) -> xr.Dataset:
+    """Return lazily gap-filled and low-passed 3-D points, one task per keypoint.
+
+    Each task holds whole time series (chunked by keypoint, never by time), so the
+    result equals :func:`mocapflow.filtering.smooth` on the whole array.
+
+    Parameters
+    ----------
+    points : xarray.Dataset
+        A ``points3d`` group.
+    fps : float, optional
+        Frame rate; default the group's ``fps`` attribute.
+    max_gap, cutoff, order
+        See :func:`mocapflow.filtering.smooth`.
+
+    Returns
+    -------
+    xarray.Dataset
+        The same schema, ``position`` filtered.
+
+    """
+    from .filtering import smooth
+
+    fps = float(fps or points.attrs.get("fps") or 0)
+    if fps <= 0:
+        raise ValueError("the store has no frame rate; pass fps")
+    if not 0 < cutoff < fps / 2:
+        raise ValueError(f"--cutoff {cutoff} Hz must be between 0 and half of {fps:g} fps")
+    pos = points.position.data.rechunk({0: -1, 1: -1, 2: 1, 3: -1})
+    filtered = da.map_blocks(
+        smooth, pos, fps=fps, max_gap=max_gap, cutoff=cutoff, order=order, dtype=np.float64
+    )
+    out = points.copy()
+    out["position"] = (points.position.dims, filtered, dict(points.position.attrs))
+    out.attrs = {
+        **points.attrs,
+        "filter": {"max_gap": max_gap, "cutoff_hz": cutoff, "order": order, "fps": fps},
+    }
+    return out
+
+
+def filter_store(
+    store: str | Path, *, client=None, source: str = POINTS3D, group: str = FILTERED, **kwargs
+) -> xr.Dataset:
+    """Gap-fill and low-pass a store's ``points3d`` into its ``filtered`` group.
+
+    Parameters
+    ----------
+    store : path
+        A store with a ``points3d`` group (see :func:`triangulate_store`).
+    client : distributed.Client, optional
+        Where to compute.
+    source, group : str
+        Groups to read and to (over)write.
+    **kwargs
+        Passed to :func:`smooth_points`.
+
+    Returns
+    -------
+    xarray.Dataset
+        The written group, opened lazily.
+
+    """
+    points = xr.open_zarr(store, group=source, consolidated=False)
+    _write_group(smooth_points(points, **kwargs), store, group, client)
+    return xr.open_zarr(store, group=group, consolidated=False)

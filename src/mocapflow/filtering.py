@@ -1,0 +1,95 @@
+"""Gap filling and zero-phase low-pass filtering of 3-D trajectories (numpy, scipy; no Dask).
+
+Both work along time, one series (keypoint, axis) at a time, so a block that
+holds whole time series gives exactly the result of the whole array: the graph
+chunks by keypoint, never by time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import butter, sosfiltfilt
+
+__all__ = ["fill_gaps", "lowpass", "smooth"]
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Start and stop of each run of True in a 1-D mask."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
+
+
+def fill_gaps(x: np.ndarray, max_gap: int) -> np.ndarray:
+    """Linearly interpolate NaN gaps of at most ``max_gap`` frames along axis 0.
+
+    Gaps at the start or end, or longer than ``max_gap``, stay NaN.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(time, ...)``.
+    max_gap : int
+        Longest gap to fill, in frames.
+
+    Returns
+    -------
+    numpy.ndarray
+        A filled copy (float64).
+
+    """
+    out = np.array(x, np.float64, copy=True)
+    flat = out.reshape(len(out), -1)
+    t = np.arange(len(out))
+    for j in range(flat.shape[1]):
+        col = flat[:, j]
+        for a, b in _runs(np.isnan(col)):
+            if a == 0 or b == len(col) or b - a > max_gap:
+                continue
+            col[a:b] = np.interp(t[a:b], [a - 1, b], [col[a - 1], col[b]])
+    return out
+
+
+def lowpass(x: np.ndarray, fps: float, cutoff: float = 7.0, order: int = 4) -> np.ndarray:
+    """Zero-phase Butterworth low-pass along axis 0, on each finite run of each series.
+
+    A forward-backward pass (``scipy.signal.sosfiltfilt``, second-order sections)
+    of a Butterworth filter of ``order`` (FreeMoCap's defaults: 4th order, 7 Hz).
+    Runs too short to pad (under ``3 * (2 * sections + 1)`` frames) are left as
+    they are; NaN stays NaN.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(time, ...)``.
+    fps : float
+        Frame rate, Hz.
+    cutoff : float
+        Cut-off frequency, Hz (below Nyquist).
+    order : int
+        Filter order.
+
+    Returns
+    -------
+    numpy.ndarray
+        The filtered copy (float64).
+
+    """
+    if not 0 < cutoff < fps / 2:
+        raise ValueError(f"cutoff {cutoff} Hz must be between 0 and half of {fps} fps")
+    sos = butter(order, cutoff, btype="low", fs=fps, output="sos")
+    padlen = 3 * (2 * len(sos) + 1)
+    out = np.array(x, np.float64, copy=True)
+    flat = out.reshape(len(out), -1)
+    for j in range(flat.shape[1]):
+        col = flat[:, j]
+        for a, b in _runs(np.isfinite(col)):
+            if b - a > padlen:
+                col[a:b] = sosfiltfilt(sos, col[a:b])
+    return out
+
+
+def smooth(
+    x: np.ndarray, fps: float, max_gap: int = 10, cutoff: float = 7.0, order: int = 4
+) -> np.ndarray:
+    """Fill gaps of up to ``max_gap`` frames, then low-pass (see :func:`lowpass`)."""
+    return lowpass(fill_gaps(x, max_gap), fps, cutoff, order)
