@@ -109,3 +109,18 @@ class FailOn:
         if (out["frame_mean"].mean(axis=1) > self.fail_mean_above).any():
             raise RuntimeError("tracker blew up on a bright frame")
         return out
+
+
+@pytest.fixture(scope="session")
+def calibration_run(tmp_path_factory):
+    """A synthetic ChArUco recording (4 cameras, 300 frames, 1280x720, seed 1), calibrated.
+
+    Calibrated through the real pipeline: the charuco tracker on a LocalCluster,
+    then the bundle adjustment. Returns ``(recording, fit, toml path)``.
+    """
+    from mocapflow.pipeline import calibrate
+
+    root = tmp_path_factory.mktemp("calib") / "charuco"
+    synthesize(root, kind="charuco", cameras=4, frames=300, size=(1280, 720), seed=1)
+    fit, path = calibrate(root, root / "estimated.toml", report=False)
+    return root, fit, path

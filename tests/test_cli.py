@@ -118,3 +118,52 @@ def test_demo_command(tmp_path):
     proc = run("demo", tmp_path, "--frames", "120")
     assert proc.returncode == 0, proc.stderr
     assert "mocapflow info" in proc.stdout and (tmp_path / "mocapflow.zarr").is_dir()
+
+
+def test_run_tracks_triangulates_filters_exports(recording_copy, markers_recording):
+    import shutil
+
+    import numpy as np
+
+    calib = recording_copy / "calibration.toml"
+    shutil.copy(markers_recording / "calibration.toml", calib)
+    proc = run("run", recording_copy, "--calibration", calib, "--max-error", "2")
+    assert proc.returncode == 0, proc.stderr
+    store = recording_copy / "mocapflow.zarr"
+    for group in ("points3d", "filtered"):
+        ds = xr.open_zarr(store, group=group, consolidated=False)
+        assert ds.position.dims == ("time", "space", "keypoint", "individual")
+        assert set(ds.data_vars) == {"position", "reprojection_error", "n_views"}
+    assert "100.0% of points triangulated" in proc.stdout
+    arr = np.load(recording_copy / "mocapflow.filtered.npy")
+    assert arr.shape == (90, 6, 3)
+    assert (recording_copy / "mocapflow.filtered.trc").read_text().startswith("PathFileType")
+    header = (recording_copy / "mocapflow.filtered.csv").read_text().splitlines()[0]
+    assert header.startswith("frame,time_s,marker0_x,marker0_y,marker0_z")
+    # The separate commands give the same points.
+    again = run("triangulate", store, "--calibration", calib, "--max-error", "2")
+    assert again.returncode == 0, again.stderr
+    assert run("filter", store).returncode == 0
+    exp = run("export", store, "-f", "npy", "--out-dir", recording_copy / "x")
+    assert exp.returncode == 0, exp.stderr
+    np.testing.assert_array_equal(np.load(recording_copy / "x/mocapflow.filtered.npy"), arr)
+
+
+def test_3d_commands_give_one_line_errors(recording_copy, tmp_path):
+    proc = run("triangulate", tmp_path / "none.zarr", "--calibration", tmp_path / "c.toml")
+    assert proc.returncode == 2 and "c.toml: calibration file not found" in one_line_error(proc)
+    proc = run("calibrate", recording_copy, "--out", tmp_path / "c.toml")  # no board in view
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == [proc.stderr.strip().splitlines()[-1]]  # after the tracking progress
+    assert "cam1, cam2, cam3, cam4 saw the board in fewer than 4 frames" in errors[0]
+    assert run("process", recording_copy, "-t", "markers", "--overwrite").returncode == 0
+    store = recording_copy / "mocapflow.zarr"
+    proc = run("export", store)
+    assert proc.returncode == 2 and "run mocapflow triangulate first" in one_line_error(proc)
+    proc = run("filter", store)
+    assert proc.returncode == 2 and "no points3d group" in one_line_error(proc)
+    proc = run("run", recording_copy)
+    assert proc.returncode == 2 and "calibration file or a calibration recording" in one_line_error(
+        proc
+    )
