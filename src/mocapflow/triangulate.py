@@ -64,13 +64,12 @@ class CameraSet:
 
     def undistort(self, uv: np.ndarray) -> np.ndarray:
         """Undistort pixels ``(view, N, 2)`` to normalised image coordinates (NaN kept)."""
-        out = np.full(uv.shape, np.nan)
+        out = np.empty(uv.shape)
         for v, cam in enumerate(self.cameras):
-            ok = np.isfinite(uv[v]).all(-1)
-            if ok.any():
-                pts = np.ascontiguousarray(uv[v][ok], np.float64).reshape(-1, 1, 2)
-                und = cv2.undistortPoints(pts, cam.matrix, cam.distortions, criteria=_CRITERIA)
-                out[v][ok] = und.reshape(-1, 2)
+            # NaN (a missed point) stays NaN through OpenCV's iteration.
+            pts = np.ascontiguousarray(uv[v], np.float64).reshape(-1, 1, 2)
+            und = cv2.undistortPoints(pts, cam.matrix, cam.distortions, criteria=_CRITERIA)
+            out[v] = und.reshape(uv.shape[1:])
         return out
 
     def project(self, points: np.ndarray) -> np.ndarray:
