@@ -423,10 +423,6 @@ def cluster_show(
                 cluster.close()
 
 
-def _board(pairs: list[str] | None) -> dict:
-    return _params(pairs)
-
-
 def _progress_events(label: str):
     """Return a progress callback for :func:`mocapflow.process` stages, and its stop."""
     progress = Progress(
@@ -493,7 +489,7 @@ def calibrate_cmd(
             fit, path = calibrate(
                 recording,
                 out_,
-                board=_board(board),
+                board=_params(board),
                 origin=origin,
                 cluster=cluster,
                 cluster_config=cluster_config,
@@ -622,7 +618,7 @@ def run_cmd(
             calibration=calibration,
             calibration_recording=calibration_recording,
             tracker=tracker,
-            board=_board(board),
+            board=_params(board),
             min_views=min_views,
             max_error=max_error,
             max_gap=max_gap,
@@ -644,14 +640,14 @@ def _run_pipeline(run_pipeline, recording, **kwargs):
     if result.calibration_fit is not None:
         _print_calibration(result.calibration_fit, result.calibration)
     _print_result(result.tracking)
-    ds = xr_open(result.store, "filtered")
+    ds = _open_group(result.store, "filtered")
     _print_points(ds, result.store, "filtered")
     for path in result.exports:
         out.print(f"wrote {path}", highlight=False)
     return result
 
 
-def xr_open(store: Path, group: str):
+def _open_group(store: Path, group: str):
     """Open a group of a store lazily."""
     import xarray as xr
 

@@ -121,14 +121,17 @@ def _dlt(norm: np.ndarray, proj: np.ndarray, use: np.ndarray) -> np.ndarray:
     c22 = m00 * m11 - m01 * m01
     det = m00 * c00 + m01 * c01 + m02 * c02
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.stack(
-            [
-                c00 * r0 + c01 * r1 + c02 * r2,
-                c01 * r0 + c11 * r1 + c12 * r2,
-                c02 * r0 + c12 * r1 + c22 * r2,
-            ],
-            axis=-1,
-        ) / det[..., None]
+        out = (
+            np.stack(
+                [
+                    c00 * r0 + c01 * r1 + c02 * r2,
+                    c01 * r0 + c11 * r1 + c12 * r2,
+                    c02 * r0 + c12 * r1 + c22 * r2,
+                ],
+                axis=-1,
+            )
+            / det[..., None]
+        )
     return np.where((w.sum(-2) >= 2)[..., None], out, np.nan)
 
 
