@@ -309,7 +309,7 @@ def calibrate_cameras(
         for t in np.flatnonzero(usable[c]):
             if not _non_degenerate(obj[found[c, t]]):
                 usable[c, t] = False
-    n_views = {names[c]: int(usable[c].sum()) for c in range(n_cams)}
+    n_views: dict[str, int] = {}
     warnings = []
     too_few = [names[c] for c in range(n_cams) if usable[c].sum() < 4]
     if too_few:

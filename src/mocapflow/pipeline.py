@@ -16,6 +16,7 @@ from .calibration import Camera, read_calibration, write_toml
 from .export import FORMATS, export
 from .graph import FILTERED, POINTS3D, RunResult, filter_store, process, triangulate_store
 from .recording import open_recording
+from .tasks import BATCH_FRAMES, DEFAULT_CHUNK_FRAMES, plan_chunks
 from .trackers import Charuco
 
 __all__ = ["PipelineResult", "calibrate", "run_pipeline", "export_store", "BOARD_DEFAULTS"]
@@ -249,8 +250,10 @@ def run_pipeline(
     cluster_obj = None
     if own:
         profile = load_profile(cluster, cluster_config)
+        # Sized for the recording's tracking tasks, the largest stage.
         biggest = max(v.info.width * v.info.height * 3 for v in rec.ok_views)
-        cluster_obj, client, _, _ = open_cluster(profile, 64, biggest, 16)
+        n_tasks = len(plan_chunks(rec, DEFAULT_CHUNK_FRAMES))
+        cluster_obj, client, _, _ = open_cluster(profile, n_tasks, biggest, BATCH_FRAMES)
     try:
         fit = None
         if calibration_recording is not None:
