@@ -10,6 +10,7 @@ worker holds a batch of frames, never a whole chunk.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import numpy as np
 
 from . import store as _store
 from .recording import Recording
-from .trackers import Tracker
+from .trackers import Tracker, pixel_format_of, reset_of
 from .video import VideoError, iter_range
 
 __all__ = [
@@ -61,9 +62,15 @@ class ChunkSpec:
     start_pts : int
         Timestamp of frame ``start``.
     seek_pts : int
-        Timestamp of the keyframe to seek to.
+        Timestamp of the keyframe to seek to (at or before the first decoded frame).
     view_end : int
         The view's frame count.
+    warmup : int
+        Frames before ``start`` that the task decodes and runs through the
+        tracker without keeping (trackers that carry state between frames).
+    read_pts : int or None
+        Timestamp of the first decoded frame, ``start - warmup``; None when
+        ``warmup`` is 0.
 
     """
 
@@ -75,6 +82,8 @@ class ChunkSpec:
     start_pts: int
     seek_pts: int
     view_end: int
+    warmup: int = 0
+    read_pts: int | None = None
 
     @property
     def key(self) -> tuple[int, int, int]:
@@ -118,7 +127,7 @@ def _boundaries(n: int, keyframes: np.ndarray, chunk_frames: int, grid: int) -> 
     return bounds
 
 
-def plan_chunks(recording: Recording, chunk_frames: int) -> list[ChunkSpec]:
+def plan_chunks(recording: Recording, chunk_frames: int, warmup: int = 0) -> list[ChunkSpec]:
     """Cut every readable view into tasks.
 
     Parameters
@@ -127,6 +136,8 @@ def plan_chunks(recording: Recording, chunk_frames: int) -> list[ChunkSpec]:
         The probed recording.
     chunk_frames : int
         Target frames per task.
+    warmup : int
+        Frames each task decodes before its first (see :func:`warmup_of`).
 
     Returns
     -------
@@ -142,6 +153,7 @@ def plan_chunks(recording: Recording, chunk_frames: int) -> list[ChunkSpec]:
             continue
         bounds = _boundaries(info.n_frames, info.keyframes, chunk_frames, grid)
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            first = max(0, a - warmup)
             specs.append(
                 ChunkSpec(
                     view_index=i,
@@ -150,8 +162,10 @@ def plan_chunks(recording: Recording, chunk_frames: int) -> list[ChunkSpec]:
                     start=a,
                     stop=b,
                     start_pts=int(info.pts[a]),
-                    seek_pts=int(info.pts[info.keyframe_before(a)]),
+                    seek_pts=int(info.pts[info.keyframe_before(first)]),
                     view_end=info.n_frames,
+                    warmup=a - first,
+                    read_pts=int(info.pts[first]) if a > first else None,
                 )
             )
     return specs
@@ -169,8 +183,24 @@ def _check_outputs(tracker: Tracker, result: dict, n: int) -> None:
             )
 
 
+def _warm_up(tracker: Tracker, frames) -> None:
+    """Run warm-up frames through the tracker in batches and drop the results."""
+    buffer: list[np.ndarray] = []
+    for frame in frames:
+        buffer.append(frame)
+        if len(buffer) == BATCH_FRAMES:
+            tracker(np.stack(buffer))
+            buffer.clear()
+    if buffer:
+        tracker(np.stack(buffer))
+
+
 def track_chunk(spec: ChunkSpec, tracker: Tracker, batch: int = BATCH_FRAMES) -> dict:
     """Decode and track one task's frames in batches.
+
+    The tracker is reset first (if it keeps state), gets its frames in the
+    pixel format it declares, and sees ``spec.warmup`` frames before the
+    task's own, whose results are dropped.
 
     Parameters
     ----------
@@ -205,8 +235,21 @@ def track_chunk(spec: ChunkSpec, tracker: Tracker, batch: int = BATCH_FRAMES) ->
         n_decoded += filled
         filled = 0
 
+    reset = reset_of(tracker)
+    if reset is not None:
+        reset()
+    frames = iter_range(
+        spec.path,
+        spec.start - spec.warmup,
+        spec.stop,
+        spec.read_pts if spec.warmup else spec.start_pts,
+        spec.seek_pts,
+        pixel_format=pixel_format_of(tracker),
+    )
     try:
-        for frame in iter_range(spec.path, spec.start, spec.stop, spec.start_pts, spec.seek_pts):
+        if spec.warmup:
+            _warm_up(tracker, itertools.islice(frames, spec.warmup))
+        for frame in frames:
             if buffer is None:
                 buffer = np.empty((min(batch, spec.n_frames), *frame.shape), frame.dtype)
             buffer[filled] = frame

@@ -208,10 +208,6 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     )
 
 
-def _to_bgr(frame: av.VideoFrame) -> np.ndarray:
-    return frame.to_ndarray(format="bgr24")
-
-
 def iter_range(
     path: str | os.PathLike,
     start: int,
@@ -220,6 +216,7 @@ def iter_range(
     seek_pts: int | None,
     *,
     threads: int | None = None,
+    pixel_format: str = "bgr24",
 ) -> Iterator[np.ndarray]:
     """Yield frames ``start..stop-1`` one at a time, given the first frame's timestamp.
 
@@ -239,11 +236,14 @@ def iter_range(
         decodes from the beginning.
     threads : int, optional
         Decoder threads; default from :func:`decode_threads`.
+    pixel_format : str
+        ``"bgr24"`` (as ``cv2.VideoCapture`` gives) or ``"rgb24"``, converted by
+        FFmpeg's swscale.
 
     Yields
     ------
     numpy.ndarray
-        ``uint8`` BGR frames shaped ``(height, width, 3)``.
+        ``uint8`` frames shaped ``(height, width, 3)``.
 
     Raises
     ------
@@ -278,7 +278,7 @@ def iter_range(
                 first = False
                 if ts is None or ts < start_pts:
                     continue
-                yield _to_bgr(frame)
+                yield frame.to_ndarray(format=pixel_format)
                 n += 1
                 if n == want:
                     return
@@ -299,6 +299,7 @@ def read_range(
     seek_pts: int | None,
     *,
     threads: int | None = None,
+    pixel_format: str = "bgr24",
 ) -> np.ndarray:
     """Decode frames ``start..stop-1`` into one array (see :func:`iter_range`).
 
@@ -311,7 +312,9 @@ def read_range(
     """
     frames: list[np.ndarray] = []
     try:
-        for frame in iter_range(path, start, stop, start_pts, seek_pts, threads=threads):
+        for frame in iter_range(
+            path, start, stop, start_pts, seek_pts, threads=threads, pixel_format=pixel_format
+        ):
             frames.append(frame)
     except VideoError as exc:
         if not frames:
@@ -329,6 +332,7 @@ def read_frames(
     *,
     info: VideoInfo | None = None,
     threads: int | None = None,
+    pixel_format: str = "bgr24",
 ) -> np.ndarray:
     """Return exactly frames ``start..stop-1`` as a sequential read decodes them.
 
@@ -342,11 +346,13 @@ def read_frames(
         A probe of the file, to skip probing it again.
     threads : int, optional
         Decoder threads (0: FFmpeg's choice).
+    pixel_format : str
+        ``"bgr24"`` or ``"rgb24"``.
 
     Returns
     -------
     numpy.ndarray
-        ``uint8`` array shaped ``(stop - start, height, width, 3)``, BGR.
+        ``uint8`` array shaped ``(stop - start, height, width, 3)``.
 
     Raises
     ------
@@ -362,7 +368,13 @@ def read_frames(
         return np.zeros((0, info.height, info.width, 3), dtype=np.uint8)
     key = info.keyframe_before(start)
     frames = read_range(
-        path, start, stop, int(info.pts[start]), int(info.pts[key]), threads=threads
+        path,
+        start,
+        stop,
+        int(info.pts[start]),
+        int(info.pts[key]),
+        threads=threads,
+        pixel_format=pixel_format,
     )
     if len(frames) != stop - start:
         raise VideoError(

@@ -10,10 +10,20 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
-from .base import INDIVIDUAL, Output, Tracker, pose_outputs
+from .base import (
+    INDIVIDUAL,
+    Output,
+    Tracker,
+    TrackerError,
+    pixel_format_of,
+    pose_outputs,
+    reset_of,
+    warmup_of,
+)
 from .charuco import Charuco, make_board
 from .framestats import FrameStats
 from .markers import Markers, palette
+from .mediapipe_pose import MediaPipeHolistic, MediaPipePose
 
 __all__ = [
     "BUILTIN",
@@ -22,6 +32,8 @@ __all__ = [
     "Charuco",
     "FrameStats",
     "Markers",
+    "MediaPipeHolistic",
+    "MediaPipePose",
     "Output",
     "Tracker",
     "TrackerError",
@@ -29,15 +41,20 @@ __all__ = [
     "get_tracker",
     "make_board",
     "palette",
+    "pixel_format_of",
     "pose_outputs",
+    "reset_of",
+    "warmup_of",
 ]
 
 ENTRY_POINT_GROUP = "mocapflow.trackers"
-BUILTIN = {"framestats": FrameStats, "markers": Markers, "charuco": Charuco}
-
-
-class TrackerError(Exception):
-    """A tracker cannot be found or built; the message says what is available."""
+BUILTIN = {
+    "framestats": FrameStats,
+    "markers": Markers,
+    "charuco": Charuco,
+    "mediapipe": MediaPipePose,
+    "mediapipe_holistic": MediaPipeHolistic,
+}
 
 
 def available() -> list[str]:

@@ -7,10 +7,26 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Output", "Tracker", "INDIVIDUAL", "pose_outputs"]
+__all__ = [
+    "INDIVIDUAL",
+    "PIXEL_FORMATS",
+    "Output",
+    "Tracker",
+    "TrackerError",
+    "pixel_format_of",
+    "pose_outputs",
+    "reset_of",
+    "warmup_of",
+]
 
 #: The one individual name the built-in trackers report (movement's default style).
 INDIVIDUAL = "id_0"
+#: Pixel formats a tracker may ask frames in (PyAV/FFmpeg names); ``bgr24`` is the default.
+PIXEL_FORMATS = ("bgr24", "rgb24")
+
+
+class TrackerError(Exception):
+    """A tracker cannot be found or built; the message says what is available or missing."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,20 @@ class Tracker(Protocol):
 
     A tracker must pickle cheaply (it travels to every worker): keep only
     parameters on it and build heavy state lazily inside ``__call__``.
+
+    Three optional attributes refine how a task feeds it (see :func:`pixel_format_of`,
+    :func:`warmup_of` and :func:`reset_of`):
+
+    ``pixel_format``
+        ``"bgr24"`` (the default, as ``cv2.VideoCapture`` gives) or ``"rgb24"``:
+        frames are decoded straight into it.
+    ``warmup_frames``
+        Frames a task decodes before its first one and runs through the
+        tracker without keeping the results, for trackers that carry state
+        from frame to frame.
+    ``reset()``
+        Called at the start of every task, before any frame: forget the state
+        of the previous task.
     """
 
     name: str
@@ -76,6 +106,27 @@ class Tracker(Protocol):
 
         """
         ...
+
+
+def pixel_format_of(tracker: Tracker) -> str:
+    """Return the pixel format a tracker wants its frames in (default ``bgr24``)."""
+    fmt = getattr(tracker, "pixel_format", "bgr24")
+    if fmt not in PIXEL_FORMATS:
+        raise TrackerError(
+            f"tracker {tracker.name}: pixel_format {fmt!r} is not one of {', '.join(PIXEL_FORMATS)}"
+        )
+    return fmt
+
+
+def warmup_of(tracker: Tracker) -> int:
+    """Return the frames a task runs through a tracker before its first (default 0)."""
+    return max(0, int(getattr(tracker, "warmup_frames", 0) or 0))
+
+
+def reset_of(tracker: Tracker):
+    """Return the tracker's ``reset`` method, or ``None`` if it keeps no state."""
+    reset = getattr(tracker, "reset", None)
+    return reset if callable(reset) else None
 
 
 def pose_outputs(keypoints: list[str], individuals: list[str] | None = None) -> dict[str, Output]:
