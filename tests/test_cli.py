@@ -117,7 +117,9 @@ def test_synth_command(tmp_path):
 def test_demo_command(tmp_path):
     proc = run("demo", tmp_path, "--frames", "120")
     assert proc.returncode == 0, proc.stderr
-    assert "mocapflow info" in proc.stdout and (tmp_path / "mocapflow.zarr").is_dir()
+    assert "bone length CV" in proc.stdout and "RMSE" in proc.stdout
+    assert (tmp_path / "pose.zarr").is_dir() and (tmp_path / "pose.filtered.trc").is_file()
+    assert (tmp_path / "recording" / "mocapflow.zarr").is_dir()
 
 
 def test_run_tracks_triangulates_filters_exports(recording_copy, markers_recording):
@@ -133,7 +135,8 @@ def test_run_tracks_triangulates_filters_exports(recording_copy, markers_recordi
     for group in ("points3d", "filtered"):
         ds = xr.open_zarr(store, group=group, consolidated=False)
         assert ds.position.dims == ("time", "space", "keypoint", "individual")
-        assert set(ds.data_vars) == {"position", "reprojection_error", "n_views"}
+        assert set(ds.data_vars) == {"position", "reprojection_error", "n_views", "lr_swapped"}
+        assert not ds.lr_swapped.any()  # markers have no left/right pairs
     assert "100.0% of points triangulated" in proc.stdout
     arr = np.load(recording_copy / "mocapflow.filtered.npy")
     assert arr.shape == (90, 6, 3)

@@ -35,7 +35,7 @@ def _rmse(a, b):
 
 def test_noise_free_points_exactly(scene):
     gt, cams = scene
-    xyz, err, n = triangulate_frames(gt.position_2d.values, CameraSet.from_cameras(cams))
+    xyz, err, n, _ = triangulate_frames(gt.position_2d.values, CameraSet.from_cameras(cams))
     assert _rmse(xyz, gt.position.values) < 1e-6  # mm
     assert np.nanmax(err) < 1e-6 and (n == 4).all()
 
@@ -44,7 +44,7 @@ def test_gaussian_noise_is_bounded(scene):
     gt, cams = scene
     rng = np.random.default_rng(11)
     noisy = gt.position_2d.values + rng.normal(0, 0.5, gt.position_2d.shape)
-    xyz, err, _ = triangulate_frames(noisy, CameraSet.from_cameras(cams))
+    xyz, err, _, _ = triangulate_frames(noisy, CameraSet.from_cameras(cams))
     rmse = _rmse(xyz, gt.position.values)
     # 0.5 px at f ~ 270 px and 3 m is ~5.5 mm per ray; four rays at right angles
     # average it down (measured 3.1 mm at 640x480, 6 mm here at 320x240).
@@ -62,7 +62,7 @@ def test_outlier_rejection_restores_the_clean_error(scene):
     hit = rng.random(bad.shape[1]) < 0.10  # 10 % of frames: camera 2 is way off
     bad[1, hit] += rng.uniform(15, 40, bad[1, hit].shape)
     naive = _rmse(triangulate_frames(bad, cset)[0], gt.position.values)
-    xyz, err, n = triangulate_frames(bad, cset, max_error=2.0)
+    xyz, err, n, _ = triangulate_frames(bad, cset, max_error=2.0)
     fixed = _rmse(xyz, gt.position.values)
     assert naive > 3 * clean
     assert fixed < 1.15 * clean, (clean, naive, fixed)
@@ -88,7 +88,7 @@ def test_true_calibration_on_tracked_markers(tmp_path):
     store = mocapflow.process(rec.path, "markers", tmp_path / "s.zarr", report=False).store
     gt, cams = rec.ground_truth, rec.cameras
     ds = xr.open_zarr(store, consolidated=False)
-    xyz, _, _ = triangulate_frames(ds.position.values, CameraSet.from_cameras(cams))
+    xyz, *_ = triangulate_frames(ds.position.values, CameraSet.from_cameras(cams))
     d = np.linalg.norm(xyz - gt.position.values, axis=1)
     whole = gt.visible.values.all(axis=0)  # every camera sees the marker whole
     assert np.sqrt(np.nanmean(d[whole] ** 2)) < 0.5
@@ -102,7 +102,7 @@ def test_chunked_graph_equals_whole_array(scene, tracked):
     lazy = triangulate(tracked, by_name, frames_per_task=7, max_error=1.0)
     assert lazy.position.data.npartitions == 13  # 90 frames in blocks of 7
     ds = xr.open_zarr(tracked, consolidated=False)
-    xyz, err, n = triangulate_frames(
+    xyz, err, n, _ = triangulate_frames(
         ds.position.values, CameraSet.from_cameras(cams), ds.confidence.values, max_error=1.0
     )
     np.testing.assert_array_equal(lazy.position.values, xyz)
@@ -145,7 +145,7 @@ def test_estimated_calibration_under_3_mm(calibration_run, tmp_path):
     rec = synthesize(tmp_path / "m", kind="markers", cameras=4, frames=60, size=(1280, 720), seed=1)
     truth = [{c.name: c for c in rec.cameras}[c.name] for c in fit.cameras]
     gt = rec.ground_truth
-    xyz, _, _ = triangulate_frames(gt.position_2d.values, CameraSet.from_cameras(fit.cameras))
+    xyz, *_ = triangulate_frames(gt.position_2d.values, CameraSet.from_cameras(fit.cameras))
     rot, shift = align_worlds(fit.cameras, truth)
     world = np.einsum("ij,tjkn->tikn", rot, xyz) + shift[:, None, None]
     assert _rmse(world, gt.position.values) < 3.0

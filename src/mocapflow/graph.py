@@ -39,7 +39,7 @@ from .tasks import (
     time_chunk_for,
     track_chunk,
 )
-from .trackers import Tracker, get_tracker
+from .trackers import Tracker, get_tracker, warmup_of
 
 __all__ = [
     "FILTERED",
@@ -107,9 +107,9 @@ def track(
         Dims ``(view, time, ...)``, as written by :func:`process`.
 
     """
-    rec = _recording(recording)
     trk = get_tracker(tracker, **tracker_params)
-    specs = plan_chunks(rec, chunk_frames)
+    rec = _recording(recording)
+    specs = plan_chunks(rec, chunk_frames, warmup_of(trk))
     ds = _store.template(rec, trk, time_chunk_for(chunk_frames))
     n_time = rec.n_frames
     common = _common_chunks(specs, n_time)
@@ -174,6 +174,9 @@ def _base_attrs(rec: Recording, trk: Tracker, chunk_frames: int) -> dict:
         "views": [v.metadata() for v in rec.views],
         "warnings": list(rec.warnings),
     }
+    skeleton = getattr(trk, "skeleton", None)
+    if skeleton:
+        attrs["skeleton"] = [list(map(str, bone)) for bone in skeleton]
     return attrs
 
 
@@ -351,15 +354,15 @@ def process(
     from distributed import performance_report
 
     t0 = time.perf_counter()
+    trk = get_tracker(tracker, **tracker_params)
     rec = _recording(recording)
     if not rec.ok_views:
         raise RecordingError(
             f"{rec.path}: none of the {len(rec.views)} videos can be read; "
             + "; ".join(v.error for v in rec.views if v.error)
         )
-    trk = get_tracker(tracker, **tracker_params)
     profile = load_profile(cluster, cluster_config) if client is None else {}
-    specs = plan_chunks(rec, chunk_frames)
+    specs = plan_chunks(rec, chunk_frames, warmup_of(trk))
     store_path = Path(out) if out is not None else rec.path / STORE_NAME
     done = _prepare_store(store_path, rec, trk, chunk_frames, overwrite)
     todo = [s for s in specs if s.key not in done]
@@ -495,7 +498,12 @@ def _compute(obj, client) -> None:
 
 
 def _points3d_dataset(
-    position: da.Array, coords: dict, attrs: dict, error: da.Array, n_views: da.Array
+    position: da.Array,
+    coords: dict,
+    attrs: dict,
+    error: da.Array,
+    n_views: da.Array,
+    swapped: da.Array,
 ) -> xr.Dataset:
     dims = ("time", "space", "keypoint", "individual")
     return xr.Dataset(
@@ -507,6 +515,11 @@ def _points3d_dataset(
                 {"units": "pixels", "description": "mean over the views used"},
             ),
             "n_views": (("time", "keypoint", "individual"), n_views),
+            "lr_swapped": (
+                ("time", "view", "keypoint", "individual"),
+                swapped,
+                {"description": "the view's left/right labels were swapped before triangulating"},
+            ),
         },
         coords=coords,
         attrs=attrs,
@@ -520,6 +533,7 @@ def triangulate(
     min_views: int = 2,
     min_confidence: float = 0.5,
     max_error: float | None = None,
+    swap_lr: bool = True,
     frames_per_task: int = TRIANGULATE_FRAMES,
 ) -> xr.Dataset:
     """Return the lazy 3-D points of a 2-D store: one task per block of frames.
@@ -530,8 +544,8 @@ def triangulate(
         A store written by :func:`process` (its ``position`` and ``confidence``).
     cameras : dict of str to Camera
         Calibrated cameras by view name; views without a camera are left out.
-    min_views, min_confidence, max_error
-        See :func:`mocapflow.triangulate.triangulate_points`.
+    min_views, min_confidence, max_error, swap_lr
+        See :func:`mocapflow.triangulate.triangulate_frames`.
     frames_per_task : int
         Frames per task.
 
@@ -540,7 +554,7 @@ def triangulate(
     xarray.Dataset
         Movement's 3-D schema, Dask-backed: ``position (time, space, keypoint,
         individual)``, ``reprojection_error`` and ``n_views`` (time, keypoint,
-        individual).
+        individual), and ``lr_swapped (time, view, keypoint, individual)``.
 
     Raises
     ------
@@ -565,11 +579,21 @@ def triangulate(
     sel = ds.sel(view=matched)
     pos = sel.position.data.rechunk({0: -1, 1: frames_per_task, 2: -1, 3: -1, 4: -1})
     conf = sel.confidence.data.rechunk({0: -1, 1: frames_per_task, 2: -1, 3: -1})
-    kwargs = {"min_views": min_views, "min_confidence": min_confidence, "max_error": max_error}
+    keypoints = [str(k) for k in ds.keypoint.values]
+    kwargs = {
+        "min_views": min_views,
+        "min_confidence": min_confidence,
+        "max_error": max_error,
+        "swap_lr": swap_lr,
+    }
+    n_matched = len(matched)
 
     def block(p: np.ndarray, c: np.ndarray) -> np.ndarray:
-        xyz, err, n = triangulate_frames(p, cams, c, **kwargs)
-        return np.concatenate([xyz, err[:, None], n[:, None].astype(np.float64)], axis=1)
+        xyz, err, n, swapped = triangulate_frames(
+            p, cams, c[:, :, 0], keypoints=keypoints, **kwargs
+        )
+        extra = [err[:, None], n[:, None].astype(np.float64), swapped.astype(np.float64)]
+        return np.concatenate([xyz, *extra], axis=1)
 
     t, k, i = pos.chunks[1], pos.chunks[3], pos.chunks[4]
     packed = da.map_blocks(
@@ -577,7 +601,7 @@ def triangulate(
         pos,
         conf[:, :, None],
         dtype=np.float64,
-        chunks=(t, (5,), k, i),
+        chunks=(t, (5 + n_matched,), k, i),
         drop_axis=0,
         name="triangulate-" + dask.base.tokenize(str(store), pos.name, sorted(kwargs.items())),
     )
@@ -589,14 +613,22 @@ def triangulate(
         "views": matched,
         "triangulation": {k2: v for k2, v in kwargs.items() if v is not None},
     }
+    if "skeleton" in ds.attrs:
+        attrs["skeleton"] = ds.attrs["skeleton"]
     coords = {
         "time": ds.time.values,
         "space": np.array(["x", "y", "z"], dtype=object),
         "keypoint": ds.keypoint.values,
         "individual": ds.individual.values,
+        "view": np.array(matched, dtype=object),
     }
     return _points3d_dataset(
-        packed[:, :3], coords, attrs, packed[:, 3], packed[:, 4].astype(np.int8)
+        packed[:, :3],
+        coords,
+        attrs,
+        packed[:, 3],
+        packed[:, 4].astype(np.int8),
+        packed[:, 5:].astype(bool),
     )
 
 

@@ -21,7 +21,18 @@ import numpy as np
 
 from .calibration import Camera, project_points
 
-__all__ = ["CameraSet", "triangulate_points", "triangulate_frames"]
+__all__ = [
+    "LR_MARGIN",
+    "CameraSet",
+    "fix_left_right",
+    "left_right_pairs",
+    "triangulate_frames",
+    "triangulate_points",
+]
+
+#: A view's left/right labels are swapped only when that lowers the pair's
+#: reprojection error (left + right, px) by more than this.
+LR_MARGIN = 2.0
 
 #: Fixed-point iterations of the undistortion (OpenCV's default is 5; 8 reach 1e-13 px
 #: at the synthetic cameras' distortion, measured).
@@ -188,10 +199,23 @@ def triangulate_points(
 
     """
     uv = np.asarray(uv, np.float64)
+    return _triangulate(uv, cams, _usable(uv, confidence, min_confidence), min_views, max_error)
+
+
+def _usable(uv: np.ndarray, confidence: np.ndarray | None, min_confidence: float) -> np.ndarray:
+    """Which observations count: finite, and confident enough when confidences are given."""
     use = np.isfinite(uv).all(-1)
     if confidence is not None:
         conf = np.asarray(confidence, np.float64)
         use &= np.nan_to_num(conf, nan=-np.inf) >= min_confidence
+    return use
+
+
+def _triangulate(
+    uv: np.ndarray, cams: CameraSet, use: np.ndarray, min_views: int, max_error: float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`triangulate_points` on pixels ``(view, N, 2)`` with a usage mask ``(view, N)``."""
+    use = use.copy()
     norm = cams.undistort(uv)
     xn = _dlt(norm, cams.proj, use)
     err = _errors(cams, xn, uv, use)
@@ -226,13 +250,126 @@ def triangulate_points(
     return position, err, count.astype(np.int8)
 
 
+def left_right_pairs(keypoints: list[str]) -> np.ndarray:
+    """Return index pairs ``(P, 2)`` of keypoints named ``left_X`` and ``right_X``.
+
+    MediaPipe's and most pose models' names follow this rule (``left_knee``,
+    ``left_hand_wrist``); keypoints without a partner are not paired.
+    """
+    index = {str(k): i for i, k in enumerate(keypoints)}
+    pairs = [
+        (i, index["right_" + name[5:]])
+        for name, i in index.items()
+        if name.startswith("left_") and "right_" + name[5:] in index
+    ]
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+def _pair_cost(uv: np.ndarray, use: np.ndarray, cams: CameraSet, min_views: int) -> np.ndarray:
+    """Reprojection error of left plus right for pairs: ``uv (V, ..., 2, 2)`` -> ``(...)``.
+
+    The second-to-last axis of ``uv`` (and last of ``use``) is (left, right).
+    Pairs that cannot be triangulated cost infinity.
+    """
+    shape = uv.shape[1:-1]
+    _, err, _ = _triangulate(
+        uv.reshape(len(uv), -1, 2), cams, use.reshape(len(use), -1), min_views, None
+    )
+    cost = err.reshape(shape).sum(-1)
+    return np.where(np.isfinite(cost), cost, np.inf)
+
+
+def fix_left_right(
+    uv: np.ndarray,
+    use: np.ndarray,
+    cams: CameraSet,
+    pairs: np.ndarray,
+    *,
+    min_views: int = 2,
+    margin: float = LR_MARGIN,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Undo left/right confusions of single views, as Pose2Sim does.
+
+    For each frame and each left/right pair, every view's labels are tried
+    swapped; the swap that lowers the pair's reprojection error (left + right)
+    most is kept if it lowers it by more than ``margin`` pixels, and the search
+    repeats (a second view may be swapped too) until nothing improves.
+
+    Parameters
+    ----------
+    uv : numpy.ndarray
+        Pixels ``(view, time, keypoint, individual, 2)``.
+    use : numpy.ndarray
+        ``(view, time, keypoint, individual)``: observations that count.
+    cams : CameraSet
+        The cameras, in view order.
+    pairs : numpy.ndarray
+        ``(P, 2)`` keypoint indices (see :func:`left_right_pairs`).
+    min_views : int
+        Fewest views for a point.
+    margin : float
+        Least improvement (px) for a swap.
+
+    Returns
+    -------
+    uv, use : numpy.ndarray
+        Copies with the swapped views' labels exchanged.
+    swapped : numpy.ndarray
+        ``(view, time, keypoint, individual)`` bool: the view's label was swapped
+        (both keypoints of a pair are marked).
+
+    """
+    uv, use = uv.copy(), use.copy()
+    n_views = uv.shape[0]
+    swapped = np.zeros(use.shape, bool)
+    if not len(pairs) or n_views < 3:  # two views cannot outvote each other
+        return uv, use, swapped
+    left, right = pairs[:, 0], pairs[:, 1]
+    # (V, T, P, I, 2 sides, 2 coords) and (V, T, P, I, 2 sides)
+    puv = np.stack([uv[:, :, left], uv[:, :, right]], axis=-2)
+    puse = np.stack([use[:, :, left], use[:, :, right]], axis=-1)
+    cost = _pair_cost(puv, puse, cams, min_views)
+    pair_swapped = np.zeros(puse.shape[:-1], bool)  # (V, T, P, I)
+    views = np.arange(n_views)
+    for _ in range(n_views - 1):
+        cand_uv = np.repeat(puv[None], n_views, 0)  # (C, V, T, P, I, 2, 2)
+        cand_use = np.repeat(puse[None], n_views, 0)
+        cand_uv[views, views] = puv[..., ::-1, :]
+        cand_use[views, views] = puse[..., ::-1]
+        flat_uv = np.moveaxis(cand_uv, 0, 1)  # views first for the solver
+        flat_use = np.moveaxis(cand_use, 0, 1)
+        cand_cost = _pair_cost(flat_uv, flat_use, cams, min_views)  # (C, T, P, I)
+        best = np.argmin(cand_cost, 0)
+        best_cost = np.take_along_axis(cand_cost, best[None], 0)[0]
+        accept = best_cost + margin < cost
+        if not accept.any():
+            break
+        idx = np.nonzero(accept)
+        view = best[idx]
+        puv[(view, *idx)] = puv[(view, *idx)][..., ::-1, :]
+        puse[(view, *idx)] = puse[(view, *idx)][..., ::-1]
+        pair_swapped[(view, *idx)] ^= True
+        cost = np.where(accept, best_cost, cost)
+    uv[:, :, left], uv[:, :, right] = puv[..., 0, :], puv[..., 1, :]
+    use[:, :, left], use[:, :, right] = puse[..., 0], puse[..., 1]
+    swapped[:, :, left] = pair_swapped
+    swapped[:, :, right] = pair_swapped
+    return uv, use, swapped
+
+
 def triangulate_frames(
     position: np.ndarray,
     cams: CameraSet,
     confidence: np.ndarray | None = None,
-    **kwargs,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Triangulate a block of a 2-D store.
+    *,
+    keypoints: list[str] | None = None,
+    swap_lr: bool = True,
+    lr_margin: float = LR_MARGIN,
+    min_views: int = 2,
+    min_confidence: float = 0.5,
+    max_error: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Triangulate a block of a 2-D store, frame by frame.
 
     Parameters
     ----------
@@ -242,8 +379,14 @@ def triangulate_frames(
         The cameras, in view order.
     confidence : numpy.ndarray, optional
         ``(view, time, keypoint, individual)``.
-    **kwargs
-        Passed to :func:`triangulate_points`.
+    keypoints : list of str, optional
+        Keypoint names, for the left/right pairs.
+    swap_lr : bool
+        Undo single views' left/right confusions first (:func:`fix_left_right`).
+    lr_margin : float
+        See :func:`fix_left_right`.
+    min_views, min_confidence, max_error
+        See :func:`triangulate_points`.
 
     Returns
     -------
@@ -253,11 +396,19 @@ def triangulate_frames(
         ``(time, keypoint, individual)`` px.
     n_views : numpy.ndarray
         ``(time, keypoint, individual)`` int8.
+    swapped : numpy.ndarray
+        ``(time, view, keypoint, individual)`` bool: labels swapped in that view.
 
     """
     v, t, _, k, i = position.shape
-    uv = np.moveaxis(np.asarray(position, np.float64), 2, -1).reshape(v, t * k * i, 2)
-    conf = None if confidence is None else np.asarray(confidence).reshape(v, t * k * i)
-    xyz, err, n = triangulate_points(uv, cams, conf, **kwargs)
+    uv = np.moveaxis(np.asarray(position, np.float64), 2, -1)  # (V, T, K, I, 2)
+    use = _usable(uv, None if confidence is None else np.asarray(confidence), min_confidence)
+    pairs = left_right_pairs(keypoints) if swap_lr and keypoints is not None else np.zeros((0, 2))
+    uv, use, swapped = fix_left_right(
+        uv, use, cams, pairs.astype(np.int64), min_views=min_views, margin=lr_margin
+    )
+    xyz, err, n = _triangulate(
+        uv.reshape(v, t * k * i, 2), cams, use.reshape(v, t * k * i), min_views, max_error
+    )
     xyz = np.moveaxis(xyz.reshape(t, k, i, 3), -1, 1)
-    return xyz, err.reshape(t, k, i), n.reshape(t, k, i)
+    return xyz, err.reshape(t, k, i), n.reshape(t, k, i), np.moveaxis(swapped, 0, 1)
