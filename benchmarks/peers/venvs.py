@@ -1,0 +1,63 @@
+"""The real peers, each in a virtual environment of its own under ``benchmarks/.peers/``.
+
+skellytracker 2025.10.1024 pins numpy<2, opencv-contrib-python 4.8 and (with its
+``mediapipe`` extra) mediapipe 0.10.14, none of which can share mocapflow's
+environment. Each venv is made once with Python 3.11 and reused.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent / ".peers"
+
+#: Peer name -> pip requirements.
+PEERS = {
+    "skellytracker": ["skellytracker[mediapipe]==2025.10.1024"],
+}
+
+
+def _python311() -> str:
+    for candidate in ("python3.11", "python3"):
+        exe = shutil.which(candidate)
+        if (
+            exe
+            and subprocess.run(
+                [exe, "-c", "import sys; sys.exit(sys.version_info[:2] != (3, 11))"]
+            ).returncode
+            == 0
+        ):
+            return exe
+    return sys.executable
+
+
+def python(peer: str) -> Path:
+    """Return the interpreter of a peer's venv, creating and installing it the first time."""
+    venv = ROOT / peer
+    exe = venv / "bin" / "python"
+    stamp = venv / ".installed"
+    if not stamp.is_file():
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([_python311(), "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(exe), "-m", "pip", "install", "-q", *PEERS[peer]],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        stamp.write_text(" ".join(PEERS[peer]) + "\n")
+    return exe
+
+
+def versions(peer: str) -> dict[str, str]:
+    """Return the installed versions of a peer's key packages."""
+    out = subprocess.run(
+        [str(python(peer)), "-m", "pip", "list", "--format=freeze"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(line.split("==", 1) for line in out.splitlines() if "==" in line)

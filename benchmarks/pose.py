@@ -1,0 +1,241 @@
+"""mocapflow's MediaPipe trackers side by side with skellytracker (FreeMoCap's tracker library).
+
+    python benchmarks/pose.py [--videos 4,8,16] [--repeats 3] [--quick]
+
+On copies of the real sample (samples/pose2sim_single_person: 100 frames of
+1080x1920 per camera), for 4, 8 and 16 videos, in one run, interleaved:
+
+* ``skelly-tracking`` / ``skelly-static``: skellytracker 2025.10.1024, stock
+  (``process_folder_of_videos`` with its MediaPipe Holistic tracker, model
+  complexity 1, its own pool rule and its annotated videos), in its own venv
+  (mediapipe 0.10.14, numpy<2, opencv-contrib 4.8), in tracking mode (its
+  default) and in static mode;
+* ``mocapflow-holistic-tracking`` / ``mocapflow-holistic-static``: ``mocapflow
+  process -t mediapipe_holistic`` with the same model and mode (stock: sized
+  cluster, performance report; tracking mode warms each task up with 30 frames);
+* ``mocapflow-default``: ``mocapflow process -t mediapipe`` (Pose, static mode);
+* ``loop-*`` (4 videos only): the bare single-process loop (cv2 read, RGB,
+  one model), the CPU-per-frame floor.
+
+Each run is measured as a whole process tree (wall, CPU, peak RSS, processes;
+see proctree.py). Results go to docs/benchmark-pose.json and a markdown
+summary to docs/benchmark-pose.md. It also checks that the two modes, and
+skellytracker and mocapflow, give the same landmarks on the same frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from peers import venvs  # noqa: E402
+from proctree import run_measured  # noqa: E402
+
+REPO = HERE.parent
+SAMPLE = REPO / "samples" / "pose2sim_single_person" / "synchronized_videos"
+DATA = HERE / "results" / "data" / "pose"
+MOCAPFLOW = str(Path(sys.executable).with_name("mocapflow"))
+FRAMES_PER_VIDEO = 100
+
+
+def recording(n: int) -> Path:
+    """A recording of ``n`` videos: copies of the sample's four, made once."""
+    root = DATA / str(n)
+    videos = root / "synchronized_videos"
+    if len(list(videos.glob("*.mp4"))) != n:
+        shutil.rmtree(root, ignore_errors=True)
+        videos.mkdir(parents=True)
+        sources = sorted(SAMPLE.glob("*.mp4"))
+        for i in range(n):
+            shutil.copy(sources[i % len(sources)], videos / f"cam{i + 1:02d}.mp4")
+    return root
+
+
+def commands(rec: Path, scratch: Path) -> dict[str, list[str]]:
+    """Every configuration's command line on one recording."""
+    skelly = str(venvs.python("skellytracker"))
+    videos = str(rec / "synchronized_videos")
+
+    def mocapflow(name: str, tracker: str, *params: str) -> list[str]:
+        p = [x for kv in params for x in ("-p", kv)]
+        return [
+            MOCAPFLOW,
+            "process",
+            str(rec),
+            "-t",
+            tracker,
+            *p,
+            "--out",
+            str(scratch / f"{name}.zarr"),
+        ]
+
+    return {
+        "skelly-tracking": [skelly, str(HERE / "peers" / "skelly_pose.py"), videos,
+                            str(scratch / "skelly-tracking"), "--static", "0"],
+        "skelly-static": [skelly, str(HERE / "peers" / "skelly_pose.py"), videos,
+                          str(scratch / "skelly-static"), "--static", "1"],
+        "mocapflow-holistic-tracking": mocapflow(
+            "mocapflow-holistic-tracking", "mediapipe_holistic", "static_image_mode=false"
+        ),
+        "mocapflow-holistic-static": mocapflow("mocapflow-holistic-static", "mediapipe_holistic"),
+        "mocapflow-default": mocapflow("mocapflow-default", "mediapipe"),
+        "loop-holistic-tracking": [sys.executable, str(HERE / "pose_loop.py"), videos,
+                                   "--kind", "holistic", "--static", "0"],
+        "loop-holistic-static": [sys.executable, str(HERE / "pose_loop.py"), videos,
+                                 "--kind", "holistic", "--static", "1"],
+        "loop-pose-static": [sys.executable, str(HERE / "pose_loop.py"), videos,
+                             "--kind", "pose", "--static", "1"],
+    }  # fmt: skip
+
+
+def agreement(scratch: Path) -> dict:
+    """Median pixel distance between body landmarks of runs on the same frames."""
+    import xarray as xr
+
+    def store(name: str) -> np.ndarray:
+        ds = xr.open_zarr(scratch / f"{name}.zarr", consolidated=False)
+        pos = ds.position.isel(individual=0, keypoint=slice(0, 33))
+        return pos.transpose("view", "time", "keypoint", "space").values
+
+    def skelly(name: str) -> np.ndarray:
+        (npy,) = (scratch / name).glob("*.npy")
+        return np.load(npy)[:, :, :33, :2]
+
+    def median_px(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.nanmedian(np.linalg.norm(a - b, axis=-1)))
+
+    static, tracking = store("mocapflow-holistic-static"), store("mocapflow-holistic-tracking")
+    return {
+        "mocapflow static vs tracking mode": median_px(static, tracking),
+        "skellytracker vs mocapflow, static mode": median_px(skelly("skelly-static"), static),
+        "skellytracker vs mocapflow, tracking mode": median_px(skelly("skelly-tracking"), tracking),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--videos", default="4,8,16")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="4 videos, 1 repeat")
+    ap.add_argument("--json", type=Path, default=REPO / "docs" / "benchmark-pose.json")
+    ap.add_argument("--markdown", type=Path, default=REPO / "docs" / "benchmark-pose.md")
+    args = ap.parse_args()
+    counts = [4] if args.quick else [int(x) for x in args.videos.split(",")]
+    repeats = 1 if args.quick else args.repeats
+    scratch = HERE / "results" / "scratch-pose"
+    runs: dict[int, dict[str, list[dict]]] = {n: {} for n in counts}
+    checks = {}
+    for r in range(repeats):
+        for n in counts:
+            rec = recording(n)
+            for name, cmd in commands(rec, scratch).items():
+                if name.startswith("loop") and n != counts[0]:
+                    continue  # the per-frame floor does not depend on the video count
+                shutil.rmtree(scratch / name, ignore_errors=True)
+                shutil.rmtree(scratch / f"{name}.zarr", ignore_errors=True)
+                scratch.mkdir(parents=True, exist_ok=True)
+                env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+                m = run_measured(cmd, env=env)
+                m.pop("stdout")
+                m["frames"] = n * FRAMES_PER_VIDEO
+                runs[n].setdefault(name, []).append(m)
+                print(f"repeat {r + 1} {n:2d} videos {name:28s} {m['wall_s']:7.2f} s "
+                      f"{m['cpu_s']:7.2f} CPU s {m['peak_rss_mb']:7.0f} MB "
+                      f"{m['max_processes']:3d} procs", flush=True)  # fmt: skip
+            if r == 0 and n == counts[0]:
+                checks = agreement(scratch)
+    summary = {n: {k: _median(v) for k, v in cells.items()} for n, cells in runs.items()}
+    doc = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"cores": len(os.sched_getaffinity(0)), "platform": platform.platform()},
+        "peer_versions": {
+            k: v
+            for k, v in venvs.versions("skellytracker").items()
+            if k in ("skellytracker", "mediapipe", "numpy", "opencv-contrib-python")
+        },
+        "repeats": repeats,
+        "summary": summary,
+        "runs": runs,
+        "landmark_agreement_px": checks,
+    }
+    args.json.write_text(json.dumps(doc, indent=1, default=float))
+    args.markdown.write_text(markdown(doc))
+    print(markdown(doc))
+
+
+def _median(ms: list[dict]) -> dict:
+    keys = ("wall_s", "cpu_s", "cpu_util", "peak_rss_mb", "max_processes", "frames")
+    return {k: statistics.median(m[k] for m in ms) for k in keys}
+
+
+def markdown(doc: dict) -> str:
+    """The tables of docs/benchmark-pose.md."""
+    lines = [
+        f"Measured {doc['date'][:10]} on {doc['machine']['cores']} cores, median of "
+        f"{doc['repeats']} interleaved runs; skellytracker "
+        f"{doc['peer_versions'].get('skellytracker')} with mediapipe "
+        f"{doc['peer_versions'].get('mediapipe')} in its own venv. Wall s, CPU s, "
+        "peak RSS of the process tree, processes, CPU ms per frame.",
+        "",
+        "| videos | run | wall s | CPU s | peak MB | procs | CPU ms/frame |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for n, cells in doc["summary"].items():
+        for name, c in cells.items():
+            lines.append(
+                f"| {n} | {name} | {c['wall_s']:.1f} | {c['cpu_s']:.1f} | "
+                f"{c['peak_rss_mb']:.0f} | {c['max_processes']} | "
+                f"{1000 * c['cpu_s'] / c['frames']:.1f} |"
+            )
+    lines += ["", "Ratios (over 1: mocapflow is faster or uses less):", ""]
+    lines += ["| videos | comparison | wall ratio | memory ratio |", "|---:|---|---:|---:|"]
+    pairs = [
+        ("skelly-tracking", "mocapflow-holistic-tracking", "same model and mode (tracking)"),
+        ("skelly-static", "mocapflow-holistic-static", "same model and mode (static)"),
+        ("skelly-tracking", "mocapflow-default", "each one's default"),
+    ]
+    for n, cells in doc["summary"].items():
+        for peer, ours, label in pairs:
+            p, o = cells[peer], cells[ours]
+            lines.append(
+                f"| {n} | {label} | {p['wall_s'] / o['wall_s']:.2f}x | "
+                f"{p['peak_rss_mb'] / o['peak_rss_mb']:.2f}x |"
+            )
+    first = doc["summary"][min(doc["summary"])]
+    lines += ["", "CPU per frame against the bare single-process loop (same model and mode):", ""]
+    for ours, loop in [
+        ("mocapflow-holistic-tracking", "loop-holistic-tracking"),
+        ("mocapflow-holistic-static", "loop-holistic-static"),
+        ("mocapflow-default", "loop-pose-static"),
+    ]:
+        for n, cells in doc["summary"].items():
+            o = cells[ours]["cpu_s"] / cells[ours]["frames"]
+            b = first[loop]["cpu_s"] / first[loop]["frames"]
+            lines.append(f"- {ours}, {n} videos: {o / b:.2f}x the loop's {1000 * b:.1f} ms")
+    loop = first["loop-holistic-tracking"]
+    lines += [
+        "",
+        f"The bare loop keeps {loop['cpu_s'] / loop['wall_s']:.2f} cores busy "
+        "(MediaPipe's and FFmpeg's own threads).",
+        "",
+        "Landmark agreement on the same frames (median distance, body landmarks):",
+        "",
+    ]
+    lines += [f"- {k}: {v:.2f} px" for k, v in doc["landmark_agreement_px"].items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
