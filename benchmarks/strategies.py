@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from mocapflow.recording import open_recording
-from mocapflow.tasks import BATCH_FRAMES, plan_chunks
+from mocapflow.schema import BATCH_FRAMES
+from mocapflow.tasks import plan_chunks
 from mocapflow.trackers import get_tracker
 from mocapflow.video import iter_range, probe
 

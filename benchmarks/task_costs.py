@@ -15,10 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from mocapflow import store
+from mocapflow import ledger
 from mocapflow.cluster import Resources, size_cluster, start_cluster
 from mocapflow.recording import open_recording
-from mocapflow.tasks import plan_chunks, run_chunk, time_chunk_for, track_chunk
+from mocapflow.schema import time_chunk_for
+from mocapflow.tasks import plan_chunks, run_chunk, track_chunk
 from mocapflow.trackers import get_tracker
 from mocapflow.video import iter_range
 
@@ -46,7 +47,7 @@ def main() -> None:
     grid = time_chunk_for(args.chunk_frames)
     tmp = Path(tempfile.mkdtemp())
     path = str(tmp / "s.zarr")
-    store.create(path, rec, trk, grid, {})
+    ledger.prepare(path, rec, trk, args.chunk_frames, overwrite=False)
     sizing = size_cluster(
         len(specs), 1, 1, Resources(args.workers, 64 * 2**30), workers=args.workers
     )

@@ -27,7 +27,7 @@ import time  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mocapflow.calibration import Camera  # noqa: E402
+from mocapflow.calib import Camera  # noqa: E402
 from mocapflow.synthetic import make_cameras  # noqa: E402
 from mocapflow.triangulate import (  # noqa: E402
     _CRITERIA,  # noqa: E402  (the same undistortion)

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                     chunk_frames=args.chunk_frames,
                     client=client,
                 )
-            except (mocapflow.RecordingError, OSError, ValueError) as exc:
+            except mocapflow.MocapflowError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
     bad = {k: v for k, v in result.views.items() if v["status"] != "ok"}

@@ -29,6 +29,22 @@ def sequential_frames(path: str | Path) -> np.ndarray:
     return np.stack(frames) if frames else np.zeros((0, 0, 0, 3), np.uint8)
 
 
+def oracle_tracks(recording, tracker) -> dict[str, np.ndarray]:
+    """Track a plain sequential read of every view: the expected store contents."""
+    from mocapflow.recording import open_recording
+
+    rec = open_recording(recording)
+    out = {}
+    for name, spec in tracker.outputs().items():
+        full = np.full((len(rec.views), rec.n_frames, *spec.frame_shape()), spec.fill, spec.dtype)
+        for i, v in enumerate(rec.views):
+            if v.ok:
+                frames = sequential_frames(v.path)
+                full[i, : len(frames)] = tracker(frames)[name]
+        out[name] = full
+    return out
+
+
 def moving_pattern(n: int, size=(160, 120), seed=0) -> np.ndarray:
     """Frames that differ from each other: a drifting square over a seeded texture."""
     rng = np.random.default_rng(seed)

@@ -7,7 +7,8 @@ import pytest
 import xarray as xr
 
 from mocapflow.filtering import fill_gaps, lowpass, smooth
-from mocapflow.graph import smooth_points
+from mocapflow.graph import smoothed
+from mocapflow.schema import FilterSettings
 
 
 def _points(rng, n_time=400, n_kp=5):
@@ -52,7 +53,7 @@ def test_chunked_equals_unchunked():
     whole = smooth(ds.position.values, 60.0, max_gap=10, cutoff=7.0, order=4)
     # Stored in time chunks of 64, as triangulation writes it; filtered per keypoint.
     chunked = ds.chunk({"time": 64, "keypoint": 2})
-    lazy = smooth_points(chunked, max_gap=10, cutoff=7.0, order=4)
+    lazy = smoothed(chunked, FilterSettings(max_gap=10, cutoff=7.0, order=4))
     assert lazy.position.data.npartitions == 5  # one task per keypoint, whole series
     np.testing.assert_array_equal(lazy.position.values, whole)
     assert np.isfinite(whole[50:55, :, 0]).all() and np.isnan(whole[100:140, :, 1]).all()

@@ -1,48 +1,12 @@
-"""The whole dataflow on a real LocalCluster, checked against the sequential oracle."""
+"""The lazy graphs: nothing runs until computed, and they equal the numpy kernels."""
 
 from __future__ import annotations
 
-import shutil
-import threading
-import time
-
 import numpy as np
-import psutil
-import pytest
-import xarray as xr
 
 import mocapflow
-from conftest import sequential_frames, write_video
-from mocapflow import store
+from conftest import oracle_tracks
 from mocapflow.trackers import get_tracker
-
-
-def oracle(recording, tracker) -> dict[str, np.ndarray]:
-    """Track a plain sequential read of every view: the expected store contents."""
-    rec = mocapflow.open_recording(recording)
-    out = {}
-    for name, spec in tracker.outputs().items():
-        full = np.full((len(rec.views), rec.n_frames, *spec.frame_shape()), spec.fill, spec.dtype)
-        for i, v in enumerate(rec.views):
-            if v.ok:
-                frames = sequential_frames(v.path)
-                full[i, : len(frames)] = tracker(frames)[name]
-        out[name] = full
-    return out
-
-
-@pytest.mark.parametrize(("tracker", "chunk"), [("framestats", 7), ("markers", 25)])
-def test_store_equals_sequential_oracle(markers_recording, tmp_path, tracker, chunk):
-    result = mocapflow.process(
-        markers_recording, tracker, tmp_path / "s.zarr", chunk_frames=chunk, workers=2
-    )
-    assert result.exit_code == 0 and result.computed == result.n_tasks
-    ds = xr.open_zarr(result.store, consolidated=False)
-    for name, want in oracle(markers_recording, get_tracker(tracker)).items():
-        np.testing.assert_array_equal(ds[name].values, want, err_msg=name)
-    assert ds.decoded.values.all() and ds.attrs["completed"]
-    assert ds.attrs["cluster"]["workers"] == 2 and ds.attrs["tracker"] == tracker
-    assert result.report.exists() and result.report.stat().st_size > 100_000
 
 
 def test_lazy_graph_computes_nothing_until_asked(markers_recording, tmp_path):
@@ -55,134 +19,5 @@ def test_lazy_graph_computes_nothing_until_asked(markers_recording, tmp_path):
 
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as c, Client(c):
         computed = ds.compute()
-    want = oracle(markers_recording, get_tracker("framestats"))["frame_mean"]
+    want = oracle_tracks(markers_recording, get_tracker("framestats"))["frame_mean"]
     np.testing.assert_array_equal(computed.frame_mean.values, want)
-
-
-def test_resume_recomputes_only_missing_chunks(markers_recording, tmp_path):
-    path = tmp_path / "s.zarr"
-    first = mocapflow.process(markers_recording, "markers", path, chunk_frames=20, workers=2)
-    before = xr.open_zarr(path, consolidated=False).load()
-    records = sorted((path / store.PROGRESS_GROUP / "chunks").glob("*.json"))
-    for f in records[::3]:
-        f.unlink()
-    again = mocapflow.process(markers_recording, "markers", path, chunk_frames=20, workers=2)
-    assert again.computed == len(records[::3]) and again.skipped == first.n_tasks - again.computed
-    after = xr.open_zarr(path, consolidated=False).load()
-    for name in before.data_vars:
-        np.testing.assert_array_equal(after[name].values, before[name].values)
-
-
-def test_changed_inputs_are_refused_unless_overwrite(markers_recording, tmp_path):
-    path = tmp_path / "s.zarr"
-    mocapflow.process(markers_recording, "framestats", path, chunk_frames=45, workers=1)
-    with pytest.raises(store.StoreError, match="tracker.*differ.*--overwrite"):
-        mocapflow.process(markers_recording, "markers", path, chunk_frames=45, workers=1)
-    res = mocapflow.process(
-        markers_recording, "markers", path, chunk_frames=45, workers=1, overwrite=True
-    )
-    assert res.exit_code == 0 and "position" in xr.open_zarr(path, consolidated=False)
-
-
-def test_process_count_is_bounded_by_workers(markers_recording, tmp_path):
-    """12 videos on 2 workers: never more than workers plus their nannies' helpers."""
-    folder = tmp_path / "twelve"
-    folder.mkdir()
-    src = markers_recording / "synchronized_videos" / "cam1.mp4"
-    for i in range(12):
-        shutil.copy(src, folder / f"cam{i + 1}.mp4")
-    me = psutil.Process()
-    peak = [0]
-    stop = threading.Event()
-
-    def watch():
-        while not stop.is_set():
-            peak[0] = max(peak[0], len(me.children(recursive=True)))
-            time.sleep(0.02)
-
-    t = threading.Thread(target=watch)
-    t.start()
-    try:
-        res = mocapflow.process(folder, "framestats", tmp_path / "s.zarr", chunk_frames=30)
-    finally:
-        stop.set()
-        t.join()
-    workers = res.sizing["workers"]
-    assert res.n_tasks == 36 and workers <= 2
-    assert 1 <= peak[0] <= 2 * workers, f"{peak[0]} processes for {workers} workers"
-
-
-def test_a_broken_video_fails_only_its_view(recording_copy, tmp_path, codec_videos):
-    videos = recording_copy / "synchronized_videos"
-    (videos / "cam2.mp4").write_text("not a video at all")
-    data = (videos / "cam4.mp4").read_bytes()
-    (videos / "cam4.mp4").write_bytes(data[: int(len(data) * 0.6)])
-    res = mocapflow.process(recording_copy, "framestats", tmp_path / "s.zarr", chunk_frames=20)
-    assert res.exit_code == 1
-    assert res.views["cam1"]["status"] == "ok" and res.views["cam3"]["status"] == "ok"
-    assert (
-        res.views["cam2"]["status"] == "failed"
-        and "not a readable video" in res.views["cam2"]["error"]
-    )
-    assert res.views["cam4"]["status"] in ("partial", "ok")
-    ds = xr.open_zarr(res.store, consolidated=False)
-    want = oracle(recording_copy, get_tracker("framestats"))
-    for i in (0, 2):
-        np.testing.assert_array_equal(ds.frame_mean.values[i], want["frame_mean"][i])
-    assert not ds.decoded.values[1].any()
-    n4 = int(ds.decoded.values[3].sum())
-    assert n4 == res.views["cam4"]["n_decoded"]
-    assert np.isfinite(ds.frame_mean.values[3, :n4]).all()
-    assert np.isnan(ds.frame_mean.values[3, n4 : ds.n_frames.values[3]]).all()
-
-
-def test_runs_on_a_users_client(markers_recording, tmp_path):
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as c,
-        Client(c) as cl,
-    ):
-        res = mocapflow.process(
-            markers_recording, "framestats", tmp_path / "s.zarr", client=cl, report=False
-        )
-        assert cl.status == "running"
-    assert res.exit_code == 0 and res.sizing is None
-
-
-def test_a_tracker_that_raises_fails_only_its_chunk(tmp_path, codec_videos):
-    """Retried, then recorded failed with its message; every other chunk is written."""
-    from conftest import FailOn
-
-    rec = tmp_path / "rec"
-    rec.mkdir()
-    shutil.copy(codec_videos["h264"], rec / "cam1.mp4")
-    frames = np.full((60, 64, 64, 3), 50, np.uint8)
-    frames[45] = 250  # only the chunk holding frame 45 makes the tracker raise
-    write_video(rec / "cam2.mp4", frames, "h264", gop=30)
-    res = mocapflow.process(
-        rec,
-        FailOn(fail_mean_above=200),
-        tmp_path / "s.zarr",
-        chunk_frames=15,
-        workers=2,
-        report=False,
-    )
-    assert res.exit_code == 1
-    assert len(res.failed_tasks) == 1
-    failed = res.failed_tasks[0]
-    assert (failed["view"], failed["start"], failed["stop"]) == ("cam2", 45, 60)
-    assert "RuntimeError: tracker blew up on a bright frame" in failed["error"]
-    assert res.views["cam1"]["status"] == "ok" and res.views["cam2"]["status"] == "partial"
-    ds = xr.open_zarr(res.store, consolidated=False)
-    assert ds.decoded.values[1, :45].all() and not ds.decoded.values[1, 45:].any()
-    assert not ds.attrs["completed"] and ds.attrs["view_status"]["cam2"]["status"] == "partial"
-    again = mocapflow.process(
-        rec,
-        FailOn(fail_mean_above=200),
-        tmp_path / "s.zarr",
-        chunk_frames=15,
-        workers=1,
-        report=False,
-    )
-    assert again.computed == 1 and again.exit_code == 1  # only the failed chunk is retried

@@ -1,12 +1,15 @@
-"""Template, aligned region writes, completion records, and reopening with xarray."""
+"""Template, aligned region writes with their checksums, groups, and reopening with xarray."""
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import pytest
 import xarray as xr
 
-from mocapflow import store
+from mocapflow import schema, store
+from mocapflow.errors import StoreError
 from mocapflow.recording import open_recording
 from mocapflow.trackers import get_tracker
 
@@ -16,7 +19,7 @@ def made(markers_recording, tmp_path):
     rec = open_recording(markers_recording)
     trk = get_tracker("markers")
     path = tmp_path / "s.zarr"
-    store.create(path, rec, trk, time_chunk=10, attrs={"tracker": "markers"})
+    store.create(path, schema.tracks_template(rec, trk, 10), {"tracker": "markers"})
     return path, rec, trk
 
 
@@ -30,25 +33,29 @@ def test_template_schema(made):
     assert list(ds.individual.values) == ["id_0"] and ds.sizes["time"] == 90
     assert list(ds.n_frames.values) == [90] * 4 and list(ds.codec.values) == ["h264"] * 4
     assert np.isnan(ds.position.values).all() and not ds.decoded.values.any()
-    assert ds.attrs["mocapflow_format"] == store.FORMAT and ds.attrs["template_complete"]
-    assert store.done_chunks(path) == {}
+    assert ds.attrs["mocapflow_format"] == schema.FORMAT
+    assert store.is_store(path)
 
 
-def test_region_write_round_trip(made):
+def test_region_write_round_trip_and_checksums(made):
     path, _, trk = made
     rng = np.random.default_rng(0)
     pos = rng.normal(size=(20, 2, 6, 1)).astype(np.float32)
     pos[3, :, 2] = np.nan  # nothing found there
     conf = rng.uniform(size=(20, 6, 1)).astype(np.float32)
     decoded = np.ones(20, bool)
-    store.write_region(path, 2, 30, {"position": pos, "confidence": conf}, decoded)
-    store.mark_done(path, 2, 30, 50, {"status": "ok"})
+    sums = store.write_region(path, 2, 30, {"position": pos, "confidence": conf}, decoded)
     ds = xr.open_zarr(path, consolidated=False)
     np.testing.assert_array_equal(ds.position.values[2, 30:50], pos)
     assert np.isnan(ds.position.values[2, 33, :, 2]).all()
     assert np.isnan(ds.position.values[2, :30]).all() and np.isnan(ds.position.values[:2]).all()
     assert ds.decoded.values[2].sum() == 20
-    assert store.done_chunks(path) == {(2, 30, 50): {"status": "ok"}}
+    # one digest per chunk written, of the bytes on disk, keyed by zarr's own chunk keys
+    assert len(sums) == 3 * 2  # position, confidence, decoded x two 10-frame chunks
+    for name in ("position", "confidence", "decoded"):
+        for key, file in store.chunk_files(path, name, 2, 30, 50):
+            assert key.startswith(f"{name}/c") and file.is_file()
+            assert sums[key] == hashlib.blake2b(file.read_bytes(), digest_size=16).hexdigest()
 
 
 def test_regions_must_own_whole_chunks():
@@ -59,12 +66,18 @@ def test_regions_must_own_whole_chunks():
             store.check_region(10, start, stop, view_end=90)
 
 
-def test_a_half_written_record_is_not_done(made):
+def test_groups(made):
     path, *_ = made
-    folder = path / store.PROGRESS_GROUP / "chunks"
-    (folder / "00001_000000000_000000010.json").write_text('{"status": "o')
-    (folder / "00001_000000010_000000020.json.tmp123").write_text("{}")
-    assert store.done_chunks(path) == {}
+    assert not store.has_group(path, "points3d")
+    xr.Dataset({"a": ("x", np.arange(3.0))}).to_zarr(
+        path, group="points3d", zarr_format=3, consolidated=False
+    )
+    assert store.has_group(path, "points3d")
+    np.testing.assert_array_equal(store.open_group(path, "points3d").a.values, [0, 1, 2])
+    store.delete_group(path, "points3d")
+    assert not store.has_group(path, "points3d")
+    with pytest.raises(StoreError, match="no points3d group"):
+        store.open_group(path, "points3d")
 
 
 def test_target_checks(tmp_path, made):
@@ -73,14 +86,14 @@ def test_target_checks(tmp_path, made):
     assert store.check_target(path) == "ours"
     f = tmp_path / "file.zarr"
     f.write_text("x")
-    with pytest.raises(store.StoreError, match="is not a folder"):
+    with pytest.raises(StoreError, match="is not a folder"):
         store.check_target(f)
     foreign = tmp_path / "foreign.zarr"
     xr.Dataset({"a": ("x", np.arange(3))}).to_zarr(foreign, zarr_format=3, consolidated=False)
-    with pytest.raises(store.StoreError, match="not a mocapflow store"):
+    with pytest.raises(StoreError, match="not a mocapflow store"):
         store.check_target(foreign)
     other = tmp_path / "other"
     other.mkdir()
     (other / "keep.txt").write_text("mine")
-    with pytest.raises(store.StoreError, match="not a mocapflow store"):
+    with pytest.raises(StoreError, match="not a mocapflow store"):
         store.check_target(other)

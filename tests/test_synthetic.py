@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from mocapflow.calibration import read_toml, write_toml
+from mocapflow.calib import read_toml, write_toml
 
 
 def test_ground_truth_and_calibration_agree(markers_recording):

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from conftest import sequential_frames
-from mocapflow import store
+from mocapflow import ledger, schema
 from mocapflow.recording import open_recording
-from mocapflow.tasks import _boundaries, plan_chunks, run_chunk, time_chunk_for, track_chunk
+from mocapflow.schema import time_chunk_for
+from mocapflow.tasks import _boundaries, plan_chunks, run_chunk, track_chunk
 from mocapflow.trackers import get_tracker
 
 
@@ -58,8 +59,9 @@ def test_run_chunk_writes_and_records(markers_recording, tmp_path):
     rec = open_recording(markers_recording)
     trk = get_tracker("framestats")
     path = tmp_path / "s.zarr"
-    store.create(path, rec, trk, time_chunk=10, attrs={})
+    ledger.prepare(path, rec, trk, 10, overwrite=False)
     spec = [s for s in plan_chunks(rec, 40) if s.view_index == 3][-1]
-    record = run_chunk(spec, trk, str(path), 10)
+    record = run_chunk(spec, trk, str(path), schema.time_chunk_for(10))
     assert record["status"] == "ok" and record["n_decoded"] == spec.n_frames
-    assert spec.key in store.done_chunks(path)
+    assert spec.key in ledger.done_chunks(path)
+    assert len(record["chunks"]) > 0

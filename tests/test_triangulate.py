@@ -9,8 +9,11 @@ import pytest
 import xarray as xr
 
 import mocapflow
-from mocapflow.calibration import Camera, align_worlds, read_toml, write_toml
-from mocapflow.graph import triangulate, triangulate_store
+from mocapflow.calib import Camera, align_worlds, read_toml, write_toml
+from mocapflow.graph import points3d
+from mocapflow.runner import triangulate_store
+from mocapflow.schema import TriangulationSettings
+from mocapflow.store import open_tracks
 from mocapflow.synthetic import synthesize
 from mocapflow.triangulate import CameraSet, triangulate_frames, triangulate_points
 
@@ -82,6 +85,13 @@ def test_min_views_and_confidence():
     assert n.tolist() == [2, 1] and np.isnan(xyz[1]).all() and np.isnan(err[1])
 
 
+def triangulate(store, cameras, frames_per_task=256, **settings):
+    """The lazy 3-D graph of a store."""
+    return points3d(
+        store, open_tracks(store), cameras, TriangulationSettings(**settings), frames_per_task
+    )
+
+
 def test_true_calibration_on_tracked_markers(tmp_path):
     """Markers tracked in 640x480 H.264 and triangulated with the true cameras."""
     rec = synthesize(tmp_path / "r", kind="markers", cameras=4, frames=90, size=(640, 480), seed=3)
@@ -115,7 +125,7 @@ def test_cameras_matched_by_name_not_position(scene, tracked, tmp_path, caplog):
     shuffled = tmp_path / "shuffled.toml"
     write_toml(shuffled, cams[::-1])  # cam4 written as [cam_0]
     by_name, _ = read_toml(shuffled)
-    ds = triangulate_store(tracked, by_name, group="points3d")
+    ds = triangulate_store(tracked, by_name)
     straight = triangulate(tracked, {c.name: c for c in cams})
     np.testing.assert_array_equal(ds.position.values, straight.position.values)
     assert ds.position.dims == ("time", "space", "keypoint", "individual")

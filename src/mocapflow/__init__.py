@@ -8,7 +8,7 @@ Examples
 >>> import mocapflow
 >>> rec = mocapflow.open_recording("session01")          # doctest: +SKIP
 >>> ds = mocapflow.track(rec, "markers")                 # lazy, Dask-backed
->>> store = mocapflow.process(rec, "markers")            # runs on a LocalCluster
+>>> result = mocapflow.process(rec, "markers")           # runs on a LocalCluster
 
 """
 
@@ -17,20 +17,26 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "MocapflowError": "errors",
     "open_recording": "recording",
     "Recording": "recording",
-    "RecordingError": "recording",
+    "RecordingError": "errors",
     "read_frames": "video",
     "probe": "video",
     "get_tracker": "trackers",
     "synthesize": "synthetic",
-    "open_store": "store",
+    "open_tracks": "store",
     "track": "graph",
     "plan": "graph",
-    "process": "graph",
-    "RunResult": "graph",
-    "start_cluster": "cluster",
-    "size_cluster": "cluster",
+    "process": "runner",
+    "RunResult": "runner",
+    "triangulate_store": "runner",
+    "filter_store": "runner",
+    "run_pipeline": "pipeline",
+    "calibrate": "pipeline",
+    "Session": "cluster",
+    "TriangulationSettings": "schema",
+    "FilterSettings": "schema",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -1,43 +1,232 @@
-"""Size a LocalCluster to the machine and the work, and start it on loopback.
+"""Clusters: profiles from ``cluster.yaml``, sizing to the machine, one owner from start to close.
 
-Workers are single-threaded processes (decoding and tracking hold the GIL for
-long stretches). Their number is the smallest of:
+A profile names where the work runs: ``local`` (a LocalCluster sized to this
+machine, the default), ``address`` (a running scheduler), or ``slurm``/``pbs``
+(dask-jobqueue). :class:`Session` opens the one a command asked for, and
+closes what it opened; every command that computes goes through it.
 
-* the usable cores (CPU affinity and any cgroup CPU quota),
-* what the memory budget allows for one worker's estimated footprint,
-* the number of tasks.
-
-So the number of processes never grows with the number of videos.
+A local cluster's workers are single-threaded processes (decoding and
+tracking hold the GIL for long stretches). Their number is the smallest of the
+usable cores (Dask's ``CPU_COUNT``: affinity and cgroup quota), what the memory
+budget allows for one worker's estimated footprint, and the number of tasks, so
+the number of processes never grows with the number of videos.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
-import math
-import os
-import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import dask
-import psutil
+import yaml
+from dask.utils import parse_bytes
 from distributed import Client, LocalCluster, WorkerPlugin
+
+from .errors import ConfigError, UsageError
+from .schema import BATCH_FRAMES, DASHBOARD_ADDRESS
 
 __all__ = [
     "BASE_WORKER_BYTES",
-    "Resources",
-    "Sizing",
+    "HPC_INSTALL",
+    "PROFILE_TYPES",
     "WORKER_ENV",
+    "Resources",
+    "Session",
+    "Sizing",
+    "Work",
+    "WorkerSetup",
     "detect_resources",
     "estimate_footprint",
+    "jobqueue_class",
+    "job_script",
+    "load_profile",
+    "parse_address",
     "size_cluster",
     "start_cluster",
-    "WorkerSetup",
-    "connect",
-    "open_cluster",
 ]
 
 logger = logging.getLogger(__name__)
+
+# --- profiles ---------------------------------------------------------------------------
+
+DEFAULT_FILE = "cluster.yaml"
+#: Keys each profile type accepts, besides ``type``.
+PROFILE_TYPES: dict[str, set[str] | None] = {
+    "local": {"workers", "memory_limit", "dashboard_address"},
+    "address": {"address", "scheduler_file"},
+    "slurm": None,  # every keyword of dask-jobqueue's SLURMCluster, plus jobs / adapt
+    "pbs": None,  # every keyword of PBSCluster, plus jobs / adapt
+}
+SCALING = {"jobs", "adapt"}
+HPC_INSTALL = "pip install 'mocapflow[hpc]' (or: pip install dask-jobqueue)"
+BUILTIN = {"local": {"type": "local"}}
+_META = {"type", "name", "source"}
+
+
+def jobqueue_class(kind: str):
+    """Return dask-jobqueue's cluster class for ``slurm`` or ``pbs``.
+
+    Raises
+    ------
+    ConfigError
+        If dask-jobqueue is not installed; the message says what to install.
+
+    """
+    try:
+        import dask_jobqueue
+    except ImportError:
+        raise ConfigError(f"the {kind} profile needs dask-jobqueue: {HPC_INSTALL}") from None
+    return {"slurm": dask_jobqueue.SLURMCluster, "pbs": dask_jobqueue.PBSCluster}[kind]
+
+
+def _jobqueue_keys(kind: str) -> set[str]:
+    from dask_jobqueue.core import Job, JobQueueCluster
+
+    skip = {"self", "scheduler", "job_cls", "loop", "config_name", "base_class_kwargs"}
+    skip |= {"job_kwargs", "asynchronous", "kwargs"}
+    keys = set()
+    for c in (jobqueue_class(kind).job_cls, Job, JobQueueCluster):
+        keys |= set(inspect.signature(c.__init__).parameters)
+    return keys - skip
+
+
+def _read(path: Path) -> dict:
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read cluster profiles ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("profiles", {}), dict):
+        raise ConfigError(f"{path}: expected a mapping with a 'profiles' mapping")
+    return doc
+
+
+def _check_jobqueue(where: str, profile: dict) -> None:
+    if "jobs" in profile and "adapt" in profile:
+        raise ConfigError(f"{where}: give jobs or adapt, not both")
+    if "jobs" in profile and (not isinstance(profile["jobs"], int) or profile["jobs"] < 1):
+        raise ConfigError(f"{where}: jobs must be a positive integer")
+    adapt = profile.get("adapt")
+    if adapt is not None and (
+        not isinstance(adapt, dict) or set(adapt) - {"minimum_jobs", "maximum_jobs"}
+    ):
+        raise ConfigError(f"{where}: adapt takes minimum_jobs and maximum_jobs")
+
+
+def _check_local(where: str, profile: dict) -> None:
+    workers = profile.get("workers")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"{where}: workers must be a positive integer or auto")
+    if "memory_limit" in profile:
+        try:
+            profile["memory_limit"] = int(parse_bytes(profile["memory_limit"]))
+        except (ValueError, TypeError):
+            raise ConfigError(
+                f"{where}: memory_limit {profile['memory_limit']!r} is not a size like 4GiB"
+            ) from None
+    if "dashboard_address" in profile:
+        parse_address(profile["dashboard_address"], f"{where}: dashboard_address")
+
+
+def load_profile(name: str | None = None, path: str | Path | None = None) -> dict:
+    """Return one profile, validated, with ``auto`` values removed.
+
+    Parameters
+    ----------
+    name : str, optional
+        Profile name; default the file's ``default``, else ``local``.
+    path : str or pathlib.Path, optional
+        The profiles file; default ``./cluster.yaml`` if it exists.
+
+    Returns
+    -------
+    dict
+        ``type``, ``name``, ``source`` (the file, or "built-in") and the
+        profile's settings (``memory_limit`` in bytes).
+
+    Raises
+    ------
+    ConfigError
+        If the file, the profile name, its type or a key is invalid.
+
+    """
+    source = Path(path) if path else Path(DEFAULT_FILE)
+    if path and not source.is_file():
+        raise ConfigError(f"{source}: no such cluster profiles file")
+    doc = _read(source) if source.is_file() else {"profiles": BUILTIN}
+    where_from = str(source) if source.is_file() else "built-in"
+    profiles = {**BUILTIN, **(doc.get("profiles") or {})}
+    name = name or doc.get("default") or "local"
+    if name not in profiles:
+        raise ConfigError(
+            f"{source}: no cluster profile {name!r}; valid names: {', '.join(sorted(profiles))}"
+        )
+    profile = dict(profiles[name] or {})
+    kind = profile.pop("type", name)
+    if kind not in PROFILE_TYPES:
+        raise ConfigError(
+            f"{source}: profile {name!r} has type {kind!r}; supported types: "
+            f"{', '.join(sorted(PROFILE_TYPES))}"
+        )
+    valid = PROFILE_TYPES[kind] or (_jobqueue_keys(kind) | SCALING)
+    unknown = sorted(set(profile) - valid)
+    if unknown:
+        raise ConfigError(
+            f"{source}: profile {name!r}: unknown key {unknown[0]!r}; valid keys: "
+            f"{', '.join(sorted(valid))}"
+        )
+    where = f"{source}: profile {name!r}"
+    if kind == "address" and len({"address", "scheduler_file"} & set(profile)) != 1:
+        raise ConfigError(
+            f"{where}: give exactly one of address (tcp://host:port) or scheduler_file"
+        )
+    if kind in ("slurm", "pbs"):
+        _check_jobqueue(where, profile)
+    profile = {k: v for k, v in profile.items() if v not in (None, "auto")}
+    if kind == "local":
+        _check_local(where, profile)
+    return {"type": kind, "name": name, "source": where_from, **profile}
+
+
+def _jobqueue_cluster(profile: dict):
+    kwargs = {k: v for k, v in profile.items() if k not in SCALING | _META}
+    return jobqueue_class(profile["type"])(**kwargs)
+
+
+def job_script(profile: dict) -> str:
+    """Return the job script a ``slurm`` or ``pbs`` profile would submit (nothing is submitted)."""
+    cluster = _jobqueue_cluster(profile)
+    try:
+        return cluster.job_script()
+    finally:
+        cluster.close()
+
+
+def parse_address(address: str, what: str = "--dashboard") -> tuple[str, int]:
+    """Split ``host:port`` and check it; return ``(host, port)``.
+
+    Raises
+    ------
+    UsageError
+        If it is not ``host:port`` with a port from 0 to 65535.
+
+    """
+    host, sep, port = str(address).rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        number = -1
+    if not sep or not 0 <= number <= 65535:
+        raise UsageError(f"{what} {address!r}: write it as host:port, e.g. {DASHBOARD_ADDRESS}")
+    return host or "127.0.0.1", number
+
+
+def _loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
+# --- sizing -----------------------------------------------------------------------------
 
 #: Resident memory of an idle worker (numpy, OpenCV, PyAV, Dask) plus the free heap it keeps.
 BASE_WORKER_BYTES = 480 * 2**20
@@ -80,60 +269,24 @@ class Resources:
     notes: dict = field(default_factory=dict)
 
 
-def _cgroup_cpu_limit() -> float | None:
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            return int(quota) / int(period)
-    except (OSError, ValueError):
-        pass
-    try:  # cgroup v1
-        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
-        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
-        if quota > 0:
-            return quota / period
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def _cgroup_memory_free() -> int | None:
-    for limit_file, usage_file in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        (
-            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
-        ),
-    ):
-        try:
-            raw = Path(limit_file).read_text().strip()
-            if raw == "max" or int(raw) >= 2**60:
-                continue
-            return max(0, int(raw) - int(Path(usage_file).read_text()))
-        except (OSError, ValueError):
-            continue
-    return None
-
-
 def detect_resources() -> Resources:
-    """Return the cores and memory this process may use, honouring affinity and cgroups."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-        notes = {"cores": f"{cores} in this process's CPU affinity"}
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-        notes = {"cores": f"{cores} from os.cpu_count()"}
-    quota = _cgroup_cpu_limit()
-    if quota is not None and math.floor(quota) < cores:
-        cores = max(1, math.floor(quota))
-        notes["cores"] = f"{cores} from the cgroup CPU quota ({quota:g} CPUs)"
-    memory = int(psutil.virtual_memory().available)
-    notes["memory"] = f"{memory / 2**30:.1f} GiB available"
-    cg = _cgroup_memory_free()
-    if cg is not None and cg < memory:
-        memory = cg
-        notes["memory"] = f"{memory / 2**30:.1f} GiB left under the cgroup memory limit"
-    return Resources(cores=max(1, cores), memory=memory, notes=notes)
+    """Return the cores and memory this process may use (affinity, cgroup quota and limit).
+
+    Cores are Dask's ``CPU_COUNT``; memory is the least of what the system has
+    available now and distributed's ``MEMORY_LIMIT`` (RAM, cgroup and rlimit).
+    """
+    import psutil
+    from dask.system import CPU_COUNT
+    from distributed.system import MEMORY_LIMIT
+
+    available = int(psutil.virtual_memory().available)
+    memory = min(available, int(MEMORY_LIMIT))
+    notes = {
+        "cores": f"{CPU_COUNT} usable (CPU affinity and cgroup quota)",
+        "memory": f"{memory / 2**30:.1f} GiB available"
+        + (" under the cgroup or rlimit" if MEMORY_LIMIT < available else ""),
+    }
+    return Resources(cores=max(1, int(CPU_COUNT)), memory=memory, notes=notes)
 
 
 def estimate_footprint(frame_bytes: int, frames_held: int) -> int:
@@ -195,7 +348,8 @@ def size_cluster(
     resources : Resources, optional
         Cores and memory; detected when omitted (tests pass fakes).
     workers : int, optional
-        Override the worker count (``--workers``).
+        Ask for this many workers (``--workers``): never more than the tasks,
+        a warning beyond the cores, refused beyond what memory holds.
     memory_limit : int, optional
         Override the bytes each worker may use.
 
@@ -204,20 +358,31 @@ def size_cluster(
     Sizing
         The decision and why.
 
+    Raises
+    ------
+    UsageError
+        If ``workers`` is below 1 or more than the memory can hold.
+
     """
     res = resources or detect_resources()
     footprint = estimate_footprint(frame_bytes, frames_held)
     budget = int(res.memory * MEMORY_FRACTION)
-    limits = {
-        "cores": res.cores,
-        "memory": max(1, budget // footprint),
-        "tasks": max(1, n_tasks),
-    }
+    limits = {"cores": res.cores, "memory": max(1, budget // footprint), "tasks": max(1, n_tasks)}
     if workers is not None:
         if workers < 1:
-            raise ValueError(f"--workers must be at least 1, got {workers}")
-        n = workers
+            raise UsageError(f"--workers must be at least 1, got {workers}")
+        if workers > limits["memory"]:
+            raise UsageError(
+                f"--workers {workers}: that many workers need about "
+                f"{workers * footprint / 2**30:.1f} GiB, and {budget / 2**30:.1f} GiB are free "
+                f"for them; ask for {limits['memory']} or fewer"
+            )
+        n = min(workers, limits["tasks"])
         reason = f"{n} workers as asked (--workers or the cluster profile)"
+        if n < workers:
+            reason = f"{n} workers: {workers} asked, but there are only {n_tasks} tasks"
+        if n > res.cores:
+            logger.warning("%d workers on %d usable cores: they will share the cores", n, res.cores)
     else:
         n = min(limits.values())
         binding = [k for k, v in limits.items() if v == n]
@@ -231,14 +396,7 @@ def size_cluster(
         reason = f"{n} workers, limited by " + " and ".join(why[k] for k in binding)
     if memory_limit is None:
         memory_limit = max(footprint, budget // n)
-    return Sizing(
-        workers=n,
-        threads_per_worker=1,
-        memory_limit=int(memory_limit),
-        footprint=footprint,
-        limits=limits,
-        reason=reason,
-    )
+    return Sizing(n, 1, int(memory_limit), footprint, limits, reason)
 
 
 class WorkerSetup(WorkerPlugin):
@@ -259,39 +417,25 @@ class WorkerSetup(WorkerPlugin):
         logging.getLogger("distributed.sizeof").setLevel(logging.ERROR)
 
 
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def start_cluster(sizing: Sizing, dashboard_address: str = "127.0.0.1:8787"):
+def start_cluster(sizing: Sizing, dashboard_address: str = DASHBOARD_ADDRESS):
     """Start a LocalCluster on loopback as sized, and a Client for it.
 
-    The dashboard takes the asked port if it is free, else any free port on
-    the same host.
-
-    Parameters
-    ----------
-    sizing : Sizing
-        The decision from :func:`size_cluster`.
-    dashboard_address : str
-        ``host:port`` for the dashboard.
+    If the dashboard's port is taken, distributed serves it on a free one;
+    ``client.dashboard_link`` is the address actually bound.
 
     Returns
     -------
     tuple
-        ``(cluster, client)``; close both when done.
+        ``(cluster, client)``; close the client, then the cluster.
 
     """
-    host, _, port = dashboard_address.rpartition(":")
-    host = host or "127.0.0.1"
-    if port and port != "0" and not _port_free(host, int(port)):
-        logger.info("port %s on %s is taken; the dashboard takes a free one", port, host)
-        dashboard_address = f"{host}:0"
+    host, port = parse_address(dashboard_address)
+    if not _loopback(host):
+        logger.warning(
+            "the dashboard listens on %s, which other machines may reach; "
+            "use 127.0.0.1 unless you mean it",
+            host,
+        )
     # The nanny exports pre-spawn variables before starting each worker (and each
     # replacement), which is the only way to reach glibc, which reads them at start-up.
     pre_spawn = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **MALLOC_ENV}
@@ -302,7 +446,7 @@ def start_cluster(sizing: Sizing, dashboard_address: str = "127.0.0.1:8787"):
             processes=True,
             memory_limit=sizing.memory_limit,
             host="127.0.0.1",
-            dashboard_address=dashboard_address,
+            dashboard_address=f"{host}:{port}",
             env=dict(WORKER_ENV),
         )
     client = Client(cluster)
@@ -311,21 +455,8 @@ def start_cluster(sizing: Sizing, dashboard_address: str = "127.0.0.1:8787"):
     return cluster, client
 
 
-def connect(profile: dict):
-    """Open a client for an ``address``, ``slurm`` or ``pbs`` profile.
-
-    Parameters
-    ----------
-    profile : dict
-        A profile from :func:`mocapflow.config.load_profile`.
-
-    Returns
-    -------
-    tuple
-        ``(cluster or None, client, description)``; close the client, then the cluster.
-    """
-    from .config import SCALING, jobqueue_class
-
+def _connect(profile: dict):
+    """Open a client for an ``address``, ``slurm`` or ``pbs`` profile."""
     if profile["type"] == "address":
         if "scheduler_file" in profile:
             client = Client(scheduler_file=str(profile["scheduler_file"]))
@@ -333,58 +464,149 @@ def connect(profile: dict):
         else:
             client = Client(profile["address"])
             where = f"the scheduler at {profile['address']}"
-        client.register_plugin(WorkerSetup(), name="mocapflow-worker-setup")
-        return None, client, where
-    kwargs = {k: v for k, v in profile.items() if k not in SCALING | {"type", "name", "source"}}
-    cluster = jobqueue_class(profile["type"])(**kwargs)
-    if "adapt" in profile:
-        cluster.adapt(**profile["adapt"])
-        scale = f"adapting between {profile['adapt']} jobs"
+        cluster = None
     else:
-        cluster.scale(jobs=profile.get("jobs", 1))
-        scale = f"{profile.get('jobs', 1)} jobs"
-    client = Client(cluster)
+        cluster = _jobqueue_cluster(profile)
+        if "adapt" in profile:
+            cluster.adapt(**profile["adapt"])
+            scale = f"adapting between {profile['adapt']} jobs"
+        else:
+            cluster.scale(jobs=profile.get("jobs", 1))
+            scale = f"{profile.get('jobs', 1)} jobs"
+        client = Client(cluster)
+        where = f"{profile['type']} profile {profile['name']!r}, {scale}"
     client.register_plugin(WorkerSetup(), name="mocapflow-worker-setup")
-    return cluster, client, f"{profile['type']} profile {profile['name']!r}, {scale}"
+    return cluster, client, where
 
 
-def open_cluster(
-    profile: dict,
-    n_tasks: int,
-    frame_bytes: int,
-    frames_held: int,
-    workers: int | None = None,
-    dashboard_address: str | None = None,
-):
-    """Open a client for any profile: a sized LocalCluster, or :func:`connect`.
+# --- the session ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a local cluster is sized for.
+
+    Attributes
+    ----------
+    n_tasks : int
+        Tasks that can run at once.
+    frame_bytes : int
+        Bytes of the largest frame a task holds.
+    frames_held : int
+        Frames a task holds at once.
+
+    """
+
+    n_tasks: int
+    frame_bytes: int = 1920 * 1080 * 3
+    frames_held: int = BATCH_FRAMES
+
+
+class Session:
+    """One owner of a cluster and its client, from start to close.
+
+    The profile is loaded and the options checked when the session is made;
+    the cluster starts on ``with`` and everything the session started is
+    closed when the block ends, whatever happens in it. A client given to it
+    is used as it is and left open.
 
     Parameters
     ----------
-    profile : dict
-        A profile from :func:`mocapflow.config.load_profile`.
-    n_tasks, frame_bytes, frames_held
-        The work, for sizing a local cluster (see :func:`size_cluster`).
+    work : Work
+        What a local cluster is sized for.
+    cluster : str, optional
+        Profile name in ``cluster.yaml``.
+    cluster_config : path, optional
+        The profiles file; default ``./cluster.yaml`` when present.
+    client : distributed.Client or Session, optional
+        Use this client (or a running session's) instead; it is left open.
     workers : int, optional
         Override the profile's worker count.
     dashboard_address : str, optional
         Override the profile's dashboard address.
 
-    Returns
-    -------
-    tuple
-        ``(cluster or None, client, sizing or None, description)``; close the
-        client, then the cluster.
+    Attributes
+    ----------
+    client : distributed.Client
+        Inside the ``with`` block.
+    sizing : Sizing or None
+        The sizing decision of a local cluster.
+    where : str
+        Where the work runs, in words.
+    profile : dict
+        The profile (empty with a given client).
+
     """
-    if profile.get("type", "local") != "local":
-        cluster, client, where = connect(profile)
-        return cluster, client, None, where
-    sizing = size_cluster(
-        n_tasks,
-        frame_bytes,
-        frames_held,
-        workers=workers or profile.get("workers"),
-        memory_limit=profile.get("memory_limit"),
-    )
-    address = dashboard_address or profile.get("dashboard_address", "127.0.0.1:8787")
-    cluster, client = start_cluster(sizing, address)
-    return cluster, client, sizing, sizing.reason
+
+    def __init__(
+        self,
+        work: Work,
+        *,
+        cluster: str | None = None,
+        cluster_config: str | Path | None = None,
+        client=None,
+        workers: int | None = None,
+        dashboard_address: str | None = None,
+    ):
+        self.work = work
+        self._parent = client if isinstance(client, Session) else None
+        if self._parent is not None:
+            client = self._parent.client
+        self._given = client
+        self.profile = load_profile(cluster, cluster_config) if client is None else {}
+        if workers is not None and workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {workers}")
+        self.workers = workers
+        self.dashboard_address = dashboard_address or self.profile.get(
+            "dashboard_address", DASHBOARD_ADDRESS
+        )
+        parse_address(self.dashboard_address)
+        self.client = client
+        self.sizing: Sizing | None = self._parent.sizing if self._parent else None
+        self.where = "a client you gave" if client is not None else ""
+        if self._parent is not None:
+            self.where, self.profile = self._parent.where, self._parent.profile
+        self._cluster = None
+
+    def __enter__(self) -> Session:
+        if self._given is not None:
+            return self
+        if self.profile["type"] == "local":
+            self.sizing = size_cluster(
+                self.work.n_tasks,
+                self.work.frame_bytes,
+                self.work.frames_held,
+                workers=self.workers or self.profile.get("workers"),
+                memory_limit=self.profile.get("memory_limit"),
+            )
+            self._cluster, self.client = start_cluster(self.sizing, self.dashboard_address)
+            self.where = self.sizing.reason
+        else:
+            self._cluster, self.client, self.where = _connect(self.profile)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._given is not None:
+            return
+        try:
+            if self.client is not None:
+                self.client.close()
+        finally:
+            if self._cluster is not None:
+                self._cluster.close()
+            self.client = self._cluster = None
+
+    @property
+    def dashboard(self) -> str | None:
+        """The dashboard's address as bound, or None."""
+        return self.client.dashboard_link if self.client is not None else None
+
+    def describe(self) -> dict:
+        """Return what the store records about the cluster: the sizing, or where it ran."""
+        if self.sizing is not None:
+            return {
+                **self.sizing.to_dict(),
+                "profile": self.profile.get("name"),
+                "source": self.profile.get("source"),
+            }
+        return {"reason": self.where, "profile": self.profile.get("name")}

@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .pipeline import FILTERED, POINTS3D, PipelineResult, run_pipeline
-from .quality import store_summary
-from .recording import RecordingError
+from .errors import RecordingError
+from .ledger import summary
+from .pipeline import PipelineResult, run_pipeline
+from .schema import FILTERED, POINTS3D
+from .store import open_group
 
 __all__ = ["SAMPLE", "DemoPart", "find_sample", "pose_demo", "synthetic_demo"]
 
@@ -39,7 +41,7 @@ class DemoPart:
     result : PipelineResult
         The pipeline run.
     summary : dict
-        :func:`mocapflow.quality.store_summary` of the store.
+        :func:`mocapflow.ledger.summary` of the store.
     truth : dict
         For the synthetic part: camera-centre and 3-D errors against the truth.
 
@@ -74,7 +76,7 @@ def find_sample(path: str | Path | None = None) -> Path:
 
 
 def _part(result: PipelineResult) -> DemoPart:
-    return DemoPart(result, store_summary(result.store))
+    return DemoPart(result, summary(result.store))
 
 
 def pose_demo(folder: str | Path, sample: str | Path | None = None, on_event=None) -> DemoPart:
@@ -129,13 +131,15 @@ def synthetic_demo(
         ``median_mm`` / ``points`` per 3-D group.
 
     """
-    from .calibration import align_worlds, read_toml
+    from .calib import align_worlds, read_toml
     from .synthetic import synthesize
 
     root = Path(folder)
     calrec, recording = root / "calibration", root / "recording"
-    synthesize(calrec, kind="charuco", cameras=cameras, frames=300, size=(1280, 720), seed=1)
-    synthesize(recording, kind="markers", cameras=cameras, frames=frames, size=(1280, 720), seed=1)
+    for folder, kind, n in ((calrec, "charuco", 300), (recording, "markers", frames)):
+        synthesize(
+            folder, kind=kind, cameras=cameras, frames=n, size=(1280, 720), seed=1, overwrite=True
+        )
     result = run_pipeline(
         recording,
         calibration_recording=calrec,
@@ -145,7 +149,7 @@ def synthetic_demo(
         overwrite=True,
     )
     part = _part(result)
-    gt = xr.open_zarr(recording / "ground_truth.zarr", consolidated=False)
+    gt = xr.open_zarr(recording / "ground_truth.zarr", consolidated=False)  # synthetic truth
     # The calibration's world has camera 1 at its origin; the ground truth's is the
     # scene's. Compare in one frame: align the two by the camera centres.
     truth, _ = read_toml(recording / "calibration.toml")
@@ -155,7 +159,7 @@ def synthetic_demo(
         c.name: float(np.linalg.norm(rot @ c.center + shift - truth[c.name].center)) for c in est
     }
     for group in (POINTS3D, FILTERED):
-        ds = xr.open_zarr(result.store, group=group, consolidated=False)
+        ds = open_group(result.store, group)
         pos = np.einsum("ij,tjkn->tikn", rot, ds.position.values) + shift[:, None, None]
         d = np.linalg.norm(pos - gt.position.values, axis=1)
         part.truth[group] = {

@@ -1,25 +1,44 @@
-"""The 3-D pipeline: calibrate, track, triangulate, filter and export on one cluster."""
+"""Sequencing only: calibrate a recording; run the whole pipeline on one cluster; export.
+
+Each step is a call into :mod:`mocapflow.runner` (which computes) or a kernel
+module (numpy); this module only decides their order and shares one
+:class:`~mocapflow.cluster.Session` between them.
+"""
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import xarray as xr
-
-from . import __version__
-from .calibrate import CalibrationResult, calibrate_cameras
-from .calibration import Camera, read_calibration, write_toml
+from . import __version__, ledger
+from . import store as _store
+from .calib import CalibrationResult, Camera, calibrate_cameras, read_calibration, write_toml
+from .cluster import Session, Work
+from .errors import StoreError, UsageError
 from .export import FORMATS, export
-from .graph import FILTERED, POINTS3D, RunResult, filter_store, process, triangulate_store
-from .recording import open_recording
-from .tasks import BATCH_FRAMES, DEFAULT_CHUNK_FRAMES, plan_chunks
+from .graph import as_recording, plan
+from .runner import RunResult, filter_store, process, triangulate_store
+from .schema import (
+    BATCH_FRAMES,
+    DEFAULT_TRACKER,
+    FILTERED,
+    GROUPS_3D,
+    POINTS3D,
+    FilterSettings,
+    TriangulationSettings,
+)
 from .trackers import Charuco
 
-__all__ = ["PipelineResult", "calibrate", "run_pipeline", "export_store", "BOARD_DEFAULTS"]
+__all__ = [
+    "BOARD_DEFAULTS",
+    "FILTERED",
+    "POINTS3D",
+    "PipelineResult",
+    "calibrate",
+    "export_store",
+    "run_pipeline",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -33,21 +52,37 @@ BOARD_DEFAULTS = {
 }
 
 
+def board_tracker(board: dict | None) -> Charuco:
+    """Return the ``charuco`` tracker for a board (FreeMoCap's by default).
+
+    Raises
+    ------
+    UsageError
+        If a board parameter is unknown.
+
+    """
+    params = {**BOARD_DEFAULTS, **(board or {})}
+    unknown = set(params) - set(BOARD_DEFAULTS)
+    if unknown:
+        raise UsageError(
+            f"unknown board parameter(s) {sorted(unknown)}; valid: {sorted(BOARD_DEFAULTS)}"
+        )
+    return Charuco(**params)
+
+
 def calibrate(
     recording: str | Path,
     out: str | Path | None = None,
     *,
     board: dict | None = None,
     origin: str = "camera",
-    client=None,
     store: str | Path | None = None,
     **process_kwargs,
 ) -> tuple[CalibrationResult, Path]:
     """Calibrate the cameras of a ChArUco recording and write the TOML.
 
-    The ``charuco`` tracker runs over the recording through the normal chunked
-    graph (:func:`mocapflow.process`, resumable), then
-    :func:`mocapflow.calibrate.calibrate_cameras` fits the cameras.
+    The ``charuco`` tracker runs over the recording through :func:`mocapflow.process`
+    (chunked, resumable), then :func:`mocapflow.calib.calibrate_cameras` fits the cameras.
 
     Parameters
     ----------
@@ -59,12 +94,10 @@ def calibrate(
         Board parameters (see :data:`BOARD_DEFAULTS`).
     origin : {"camera", "board"}
         World frame: camera 0's, or the board's ground plane.
-    client : distributed.Client, optional
-        Run on this client (else the cluster profile's).
     store : path, optional
         The corner store; default ``RECORDING/mocapflow.zarr``.
     **process_kwargs
-        Passed to :func:`mocapflow.process`.
+        Run options for :func:`mocapflow.process` (``client``, ``cluster``, ...).
 
     Returns
     -------
@@ -72,32 +105,26 @@ def calibrate(
         ``(CalibrationResult, path of the TOML)``.
 
     """
-    rec = open_recording(recording)
-    params = {**BOARD_DEFAULTS, **(board or {})}
-    unknown = set(params) - set(BOARD_DEFAULTS)
-    if unknown:
-        raise ValueError(
-            f"unknown board parameter(s) {sorted(unknown)}; valid: {sorted(BOARD_DEFAULTS)}"
-        )
-    tracker = Charuco(**params)
-    result = process(rec, tracker, store, client=client, **process_kwargs)
+    tracker = board_tracker(board)
+    rec = as_recording(recording)
+    result = process(rec, tracker, store, **process_kwargs)
     bad = [n for n, v in result.views.items() if v["status"] == "failed"]
-    ds = xr.open_zarr(result.store, consolidated=False)
+    ds = result.open()
     names = [n for n in (str(v) for v in ds.view.values) if n not in bad]
     if bad:
         logger.warning("views %s failed to track and are left out of the calibration", bad)
     pos = ds.position.sel(view=names).isel(individual=0).values
     sizes = [(v.info.width, v.info.height) for v in rec.views if v.name in names]
-    obj = np.asarray(tracker.board().getChessboardCorners(), np.float64)
+    obj = tracker.board().getChessboardCorners()
     fit = calibrate_cameras(pos, names, sizes, obj, origin=origin)
     for w in fit.warnings:
         logger.warning("%s", w)
     path = Path(out) if out is not None else rec.path / "calibration.toml"
     meta = {
         "software": f"mocapflow {__version__}",
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "created": ledger.now(),
         "recording": str(rec.path),
-        "board": {"type": "charuco", **params},
+        "board": {"type": "charuco", **tracker.params()},
         "origin": origin,
         "units": "mm",
         **fit.metadata(),
@@ -120,7 +147,7 @@ def export_store(
     store : path
         The store.
     formats : list of str
-        Any of ``csv``, ``trc``, ``npy``.
+        Any of :data:`mocapflow.export.FORMATS`.
     group : str, optional
         The group; default ``filtered``, else ``points3d``.
     out_dir : path, optional
@@ -133,20 +160,20 @@ def export_store(
 
     """
     store = Path(store)
-    groups = [group] if group else [FILTERED, POINTS3D]
-    for g in groups:
-        if (store / g / "zarr.json").exists():
-            group = g
-            break
-    else:
-        raise ValueError(
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise UsageError(f"unknown format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
+    groups = [group] if group else list(GROUPS_3D)
+    found = next((g for g in groups if _store.has_group(store, g)), None)
+    if found is None:
+        raise StoreError(
             f"{store}: no 3-D points ({' or '.join(groups)}); run mocapflow triangulate first"
         )
-    ds = xr.open_zarr(store, group=group, consolidated=False).load()
+    ds = _store.open_group(store, found).load()
     folder = Path(out_dir) if out_dir else store.parent
     folder.mkdir(parents=True, exist_ok=True)
     return [
-        export(ds, folder / f"{store.stem}.{group}.{fmt}", fmt) for fmt in dict.fromkeys(formats)
+        export(ds, folder / f"{store.stem}.{found}.{fmt}", fmt) for fmt in dict.fromkeys(formats)
     ]
 
 
@@ -181,23 +208,21 @@ def run_pipeline(
     *,
     calibration: str | Path | None = None,
     calibration_recording: str | Path | None = None,
-    tracker: str = "markers",
+    tracker: str = DEFAULT_TRACKER,
+    tracker_params: dict | None = None,
     out: str | Path | None = None,
     board: dict | None = None,
-    min_views: int = 2,
-    min_confidence: float = 0.5,
-    max_error: float | None = None,
-    swap_lr: bool = True,
-    max_gap: int = 10,
-    cutoff: float = 7.0,
-    order: int = 4,
+    triangulation: TriangulationSettings | None = None,
+    filtering: FilterSettings | None = None,
     formats: tuple[str, ...] = FORMATS,
     client=None,
     cluster: str | None = None,
     cluster_config: str | Path | None = None,
+    workers: int | None = None,
+    dashboard_address: str | None = None,
+    report: bool = True,
     on_event=None,
     overwrite: bool = False,
-    **tracker_params,
 ) -> PipelineResult:
     """Track, triangulate, filter and export a recording on one cluster.
 
@@ -211,27 +236,27 @@ def run_pipeline(
         A ChArUco recording to calibrate from first (instead of ``calibration``).
     tracker : str
         The 2-D tracker.
+    tracker_params : dict, optional
+        Its parameters.
     out : path, optional
         The store; default ``RECORDING/mocapflow.zarr``.
     board : dict, optional
         Board parameters for ``calibration_recording``.
-    min_views, min_confidence, max_error, swap_lr
-        Triangulation settings (see :func:`mocapflow.graph.triangulate`).
-    max_gap, cutoff, order
-        Filter settings.
+    triangulation : TriangulationSettings, optional
+        How to triangulate.
+    filtering : FilterSettings, optional
+        How to filter.
     formats : tuple of str
         Exports to write beside the store.
     client : distributed.Client, optional
         Use this client; otherwise one is opened from the cluster profile and
         shared by every stage.
-    cluster, cluster_config
-        The profile, as :func:`mocapflow.process` takes them.
+    cluster, cluster_config, workers, dashboard_address, report
+        As :func:`mocapflow.process` takes them.
     on_event : callable, optional
         Progress callback of the tracking stages (see :func:`mocapflow.process`).
     overwrite : bool
         Replace stores made from other inputs (else a rerun resumes).
-    **tracker_params
-        Parameters for the tracker.
 
     Returns
     -------
@@ -239,57 +264,32 @@ def run_pipeline(
         What was written.
 
     """
-    from .cluster import open_cluster
-    from .config import load_profile
-
     if (calibration is None) == (calibration_recording is None):
-        raise ValueError("give either a calibration file or a calibration recording")
+        raise UsageError("give either a calibration file or a calibration recording")
+    triangulation = triangulation or TriangulationSettings()
+    filtering = filtering or FilterSettings()
     cameras: dict[str, Camera] | None = None
     if calibration is not None:
         cameras, _ = read_calibration(calibration)
-    rec = open_recording(recording)
-    own = client is None
-    cluster_obj = None
-    if own:
-        profile = load_profile(cluster, cluster_config)
-        # Sized for the recording's tracking tasks, the largest stage.
-        biggest = max(v.info.width * v.info.height * 3 for v in rec.ok_views)
-        n_tasks = len(plan_chunks(rec, DEFAULT_CHUNK_FRAMES))
-        cluster_obj, client, _, _ = open_cluster(profile, n_tasks, biggest, BATCH_FRAMES)
-    try:
+    rec = as_recording(recording)
+    biggest = max((v.info.width * v.info.height * 3 for v in rec.ok_views), default=0)
+    work = Work(len(plan(rec)), biggest, BATCH_FRAMES)  # tracking is the largest stage
+    session = Session(
+        work,
+        cluster=cluster,
+        cluster_config=cluster_config,
+        client=client,
+        workers=workers,
+        dashboard_address=dashboard_address,
+    )
+    run = {"on_event": on_event, "overwrite": overwrite, "report": report}
+    with session:
         fit = None
         if calibration_recording is not None:
-            fit, calibration = calibrate(
-                calibration_recording,
-                board=board,
-                client=client,
-                on_event=on_event,
-                overwrite=overwrite,
-            )
+            fit, calibration = calibrate(calibration_recording, board=board, client=session, **run)
             cameras = {c.name: c for c in fit.cameras}
-        tracking = process(
-            rec,
-            tracker,
-            out,
-            client=client,
-            on_event=on_event,
-            overwrite=overwrite,
-            **tracker_params,
-        )
-        triangulate_store(
-            tracking.store,
-            cameras,
-            client=client,
-            min_views=min_views,
-            min_confidence=min_confidence,
-            max_error=max_error,
-            swap_lr=swap_lr,
-        )
-        filter_store(tracking.store, client=client, max_gap=max_gap, cutoff=cutoff, order=order)
-    finally:
-        if own:
-            client.close()
-            if cluster_obj is not None:
-                cluster_obj.close()
+        tracking = process(rec, tracker, out, tracker_params=tracker_params, client=session, **run)
+        triangulate_store(tracking.store, cameras, triangulation, client=session)
+        filter_store(tracking.store, filtering, client=session)
     exports = export_store(tracking.store, formats) if formats else []
     return PipelineResult(tracking, Path(calibration), tracking.store, exports, fit)

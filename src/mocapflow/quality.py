@@ -10,12 +10,11 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-__all__ = ["bone_length_cv", "bone_lengths", "detection_rates", "points_summary", "store_summary"]
+__all__ = ["bone_length_cv", "bone_lengths", "points_summary"]
 
 
 def bone_lengths(
@@ -99,29 +98,4 @@ def points_summary(points: xr.Dataset, skeleton: list[list[str]] | None = None) 
         cvs = cvs[np.isfinite(cvs)]
         if cvs.size:
             out.update(bone_cv_median=float(np.median(cvs)), bones=int(cvs.size))
-    return out
-
-
-def detection_rates(ds: xr.Dataset) -> dict[str, float]:
-    """Return, per view of a 2-D dataset, the fraction of frames with any keypoint found."""
-    found = np.isfinite(ds.position).all("space").any(["keypoint", "individual"])
-    return {str(v): float(found.sel(view=v).values.mean()) for v in ds.view.values}
-
-
-def store_summary(store, groups: tuple[str, ...] = ("points3d", "filtered")) -> dict:
-    """Summarise a store: detections per view and each 3-D group's figures.
-
-    Returns
-    -------
-    dict
-        ``detected`` (see :func:`detection_rates`) and ``groups``: per 3-D
-        group present, its :func:`points_summary`.
-
-    """
-    out = {"detected": detection_rates(xr.open_zarr(store, consolidated=False)), "groups": {}}
-    for group in groups:
-        if (Path(store) / group / "zarr.json").is_file():
-            out["groups"][group] = points_summary(
-                xr.open_zarr(store, group=group, consolidated=False)
-            )
     return out

@@ -9,17 +9,21 @@ so ``cam2`` comes before ``cam10``.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .video import VideoError, VideoInfo, probe
+from .errors import RecordingError, VideoError
+from .video import VideoInfo, probe
 
 __all__ = [
+    "SUBFOLDER",
     "VIDEO_EXTENSIONS",
     "RecordingError",
     "Recording",
     "View",
+    "find_recordings",
     "find_videos",
     "natural_key",
     "open_recording",
@@ -29,10 +33,6 @@ logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv"})
 SUBFOLDER = "synchronized_videos"
-
-
-class RecordingError(Exception):
-    """The recording as a whole cannot be used; the message names the path and the fix."""
 
 
 def natural_key(name: str) -> tuple:
@@ -163,7 +163,9 @@ def find_videos(path: str | Path) -> list[Path]:
     folder = root / SUBFOLDER if (root / SUBFOLDER).is_dir() else root
     try:
         videos = [
-            p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+            p
+            for p in folder.iterdir()
+            if (p.is_file() or p.is_symlink()) and p.suffix.lower() in VIDEO_EXTENSIONS
         ]
     except PermissionError:
         raise RecordingError(f"{folder}: permission denied; make the folder readable") from None
@@ -173,6 +175,27 @@ def find_videos(path: str | Path) -> list[Path]:
             f"{folder}: no videos found ({exts}); put the videos in the folder or in {SUBFOLDER}/"
         )
     return sorted(videos, key=lambda p: natural_key(p.stem))
+
+
+def _has_videos(folder: Path) -> bool:
+    try:
+        return any(p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file() for p in folder.iterdir())
+    except OSError:
+        return False
+
+
+def find_recordings(root: str | Path) -> list[Path]:
+    """Return every recording folder under ``root`` (videos, or ``synchronized_videos/``).
+
+    Stores (``*.zarr``) and ``synchronized_videos`` folders are not descended into.
+    """
+    found = []
+    for dirpath, dirnames, _ in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.endswith(".zarr") and d != SUBFOLDER)
+        if (here / SUBFOLDER).is_dir() and _has_videos(here / SUBFOLDER) or _has_videos(here):
+            found.append(here)
+    return found
 
 
 def open_recording(path: str | Path) -> Recording:

@@ -22,6 +22,7 @@ projected 2-D points and their visibility) and ``calibration.toml``.
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,8 @@ import cv2
 import numpy as np
 import xarray as xr
 
-from .calibration import Camera, look_at, write_toml
+from .calib import Camera, look_at, write_toml
+from .errors import UsageError
 from .trackers import INDIVIDUAL, Charuco, palette
 from .video import CODECS, VideoWriter
 
@@ -272,6 +274,92 @@ def _board_poses(rng: np.random.Generator, n_frames: int, fps: float, board_mm) 
     return poses
 
 
+@dataclass
+class _Scene:
+    """What the cameras film: 3-D points over time, their names, and how to draw them."""
+
+    points: np.ndarray  # (time, 3, keypoint), mm
+    keypoints: list[str]
+    attrs: dict
+    colours: np.ndarray | None = None  # markers
+    texture: np.ndarray | None = None  # charuco
+    board_mm: tuple[float, float] | None = None
+    poses: list | None = None
+
+
+def _scene(kind: str, rng: np.random.Generator, frames: int, fps: float, n_markers: int) -> _Scene:
+    """Return the scene of ``kind``: marker paths, or a board's moving corners."""
+    if kind == "markers":
+        _, colours = palette(n_markers)
+        return _Scene(
+            _smooth_paths(rng, n_markers, frames, fps),
+            [f"marker{i}" for i in range(n_markers)],
+            {"n_markers": n_markers, "marker_radius_mm": MARKER_RADIUS_MM},
+            colours=colours,
+        )
+    tracker = Charuco(square_length=CHARUCO_SQUARE_MM)
+    board = tracker.board()
+    sx, sy = tracker.squares_x, tracker.squares_y
+    board_mm = (sx * CHARUCO_SQUARE_MM, sy * CHARUCO_SQUARE_MM)
+    px_per_square = 80
+    texture = board.generateImage((sx * px_per_square, sy * px_per_square), marginSize=0)
+    corners = np.asarray(board.getChessboardCorners(), float)  # (N, 3) in mm
+    poses = _board_poses(rng, frames, fps, board_mm)
+    return _Scene(
+        np.stack([(rot @ corners.T) + origin[:, None] for origin, rot in poses]),
+        [str(i) for i in range(len(corners))],
+        {"board": tracker.params()},
+        texture=cv2.cvtColor(texture, cv2.COLOR_GRAY2BGR),
+        board_mm=board_mm,
+        poses=poses,
+    )
+
+
+def _render(
+    scene: _Scene, cam, renderer, bg, t: int, size
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return camera ``cam``'s frame ``t``: the image, projected points, which are visible."""
+    if scene.colours is not None:
+        return _render_markers(bg, cam, scene.points[t], scene.colours)
+    origin, rot = scene.poses[t]
+    img = renderer.render(bg, origin, rot)
+    uv = cam.project(scene.points[t].T).T
+    depth = cam.to_camera(scene.points[t].T)[:, 2]
+    facing = float((cam.rotation_matrix @ rot[:, 2]) @ [0, 0, 1]) > 0.2
+    vis = facing & (depth > 0) & (uv[0] > 2) & (uv[1] > 2)
+    vis &= (uv[0] < size[0] - 3) & (uv[1] < size[1] - 3)
+    return img, uv, vis
+
+
+def _truth(scene: _Scene, cams, uv_all, vis_all, attrs) -> xr.Dataset:
+    """Return the ground truth in movement's 3-D schema, with the projected 2-D truth."""
+    frames = scene.points.shape[0]
+    return xr.Dataset(
+        {
+            "position": (
+                ("time", "space", "keypoint", "individual"),
+                scene.points[..., None].astype(np.float64),
+                {"units": "mm"},
+            ),
+            "position_2d": (
+                ("view", "time", "space_2d", "keypoint", "individual"),
+                uv_all[..., None],
+                {"units": "pixels"},
+            ),
+            "visible": (("view", "time", "keypoint", "individual"), vis_all[..., None]),
+        },
+        coords={
+            "time": np.arange(frames),
+            "space": np.array(["x", "y", "z"], dtype=object),
+            "space_2d": np.array(["x", "y"], dtype=object),
+            "keypoint": np.array(scene.keypoints, dtype=object),
+            "individual": np.array([INDIVIDUAL], dtype=object),
+            "view": np.array([c.name for c in cams], dtype=object),
+        },
+        attrs={"source_software": "mocapflow.synthetic", "ds_type": "poses", **attrs},
+    )
+
+
 def synthesize(
     out: str | Path,
     kind: str = "markers",
@@ -283,6 +371,7 @@ def synthesize(
     seed: int = 0,
     n_markers: int = 6,
     gop: int = 120,
+    overwrite: bool = False,
 ) -> SyntheticRecording:
     """Render a synthetic multi-camera recording with its ground truth.
 
@@ -308,99 +397,61 @@ def synthesize(
         Markers in the ``markers`` scene.
     gop : int
         Keyframe interval of inter-frame codecs.
+    overwrite : bool
+        Replace the videos, truth and calibration of a recording already there.
 
     Returns
     -------
     SyntheticRecording
         Paths, cameras and ground truth.
 
+    Raises
+    ------
+    UsageError
+        If an argument is invalid, or ``out`` holds a recording and ``overwrite`` is off.
+
     """
     if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+        raise UsageError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
     if codec not in CODECS:
-        raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
+        raise UsageError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
     per_camera = [int(frames)] * cameras if np.isscalar(frames) else [int(f) for f in frames]
     if len(per_camera) != cameras:
-        raise ValueError(f"frames: {len(per_camera)} counts given for {cameras} cameras")
-    frames = max(per_camera, default=0)
+        raise UsageError(f"frames: {len(per_camera)} counts given for {cameras} cameras")
     if cameras < 1 or min(per_camera) < 1 or fps <= 0 or min(size) < 16:
-        raise ValueError("cameras and frames must be positive, fps > 0, size at least 16x16")
-    rng = np.random.default_rng(seed)
+        raise UsageError("cameras and frames must be positive, fps > 0, size at least 16x16")
     root = Path(out)
     video_dir = root / "synchronized_videos"
-    video_dir.mkdir(parents=True, exist_ok=True)
+    made = [video_dir, root / "ground_truth.zarr", root / "calibration.toml"]
+    if any(p.exists() for p in made):
+        if not overwrite:
+            raise UsageError(
+                f"{root}: already holds a recording; choose another folder, or --overwrite "
+                "to replace its videos, ground truth and calibration"
+            )
+        for p in made:
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    video_dir.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
     cams = make_cameras(cameras, size, rng)
     bg = _background(size, rng)
-    suffix = CODECS[codec][1]
-    attrs: dict = {"kind": kind, "seed": seed, "fps": fps, "codec": codec, "space_unit": "mm"}
-
-    if kind == "markers":
-        points = _smooth_paths(rng, n_markers, frames, fps)  # (time, 3, K)
-        keypoints = [f"marker{i}" for i in range(n_markers)]
-        _, colours = palette(n_markers)
-        attrs.update(n_markers=n_markers, marker_radius_mm=MARKER_RADIUS_MM)
-    else:
-        tracker = Charuco(square_length=CHARUCO_SQUARE_MM)
-        board = tracker.board()
-        sx, sy = tracker.squares_x, tracker.squares_y
-        board_mm = (sx * CHARUCO_SQUARE_MM, sy * CHARUCO_SQUARE_MM)
-        px_per_square = 80
-        texture = board.generateImage((sx * px_per_square, sy * px_per_square), marginSize=0)
-        texture = cv2.cvtColor(texture, cv2.COLOR_GRAY2BGR)
-        corners = np.asarray(board.getChessboardCorners(), float)  # (N, 3) in mm
-        poses = _board_poses(rng, frames, fps, board_mm)
-        points = np.stack([(rot @ corners.T) + origin[:, None] for origin, rot in poses])
-        keypoints = [str(i) for i in range(len(corners))]
-        attrs.update(board=tracker.params())
-
-    n_k = points.shape[2]
-    uv_all = np.full((cameras, frames, 2, n_k), np.nan)
-    vis_all = np.zeros((cameras, frames, n_k), bool)
+    scene = _scene(kind, rng, max(per_camera), fps, n_markers)
+    attrs = {"kind": kind, "seed": seed, "fps": fps, "codec": codec, "space_unit": "mm"}
+    attrs.update(scene.attrs)
+    n_t, _, n_k = scene.points.shape
+    uv_all = np.full((cameras, n_t, 2, n_k), np.nan)
+    vis_all = np.zeros((cameras, n_t, n_k), bool)
     videos = []
     for c, cam in enumerate(cams):
-        path = video_dir / f"{cam.name}{suffix}"
-        renderer = _BoardRenderer(cam, texture, board_mm) if kind == "charuco" else None
+        path = video_dir / f"{cam.name}{CODECS[codec][1]}"
+        renderer = _BoardRenderer(cam, scene.texture, scene.board_mm) if kind == "charuco" else None
         with VideoWriter(path, fps, codec, gop=gop) as writer:
             for t in range(per_camera[c]):
-                if kind == "markers":
-                    img, uv, vis = _render_markers(bg, cam, points[t], colours)
-                else:
-                    origin, rot = poses[t]
-                    img = renderer.render(bg, origin, rot)
-                    uv = cam.project(points[t].T).T
-                    depth = cam.to_camera(points[t].T)[:, 2]
-                    facing = float((cam.rotation_matrix @ rot[:, 2]) @ [0, 0, 1]) > 0.2
-                    vis = facing & (depth > 0) & (uv[0] > 2) & (uv[1] > 2)
-                    vis &= (uv[0] < size[0] - 3) & (uv[1] < size[1] - 3)
+                img, uv_all[c, t], vis_all[c, t] = _render(scene, cam, renderer, bg, t, size)
                 writer.write(img)
-                uv_all[c, t], vis_all[c, t] = uv, vis
         videos.append(path)
         logger.info("wrote %s", path)
-
-    gt = xr.Dataset(
-        {
-            "position": (
-                ("time", "space", "keypoint", "individual"),
-                points[..., None].astype(np.float64),
-                {"units": "mm"},
-            ),
-            "position_2d": (
-                ("view", "time", "space_2d", "keypoint", "individual"),
-                uv_all[..., None],
-                {"units": "pixels"},
-            ),
-            "visible": (("view", "time", "keypoint", "individual"), vis_all[..., None]),
-        },
-        coords={
-            "time": np.arange(frames),
-            "space": np.array(["x", "y", "z"], dtype=object),
-            "space_2d": np.array(["x", "y"], dtype=object),
-            "keypoint": np.array(keypoints, dtype=object),
-            "individual": np.array([INDIVIDUAL], dtype=object),
-            "view": np.array([c.name for c in cams], dtype=object),
-        },
-        attrs={"source_software": "mocapflow.synthetic", "ds_type": "poses", **attrs},
-    )
+    gt = _truth(scene, cams, uv_all, vis_all, attrs)
     gt.to_zarr(root / "ground_truth.zarr", mode="w", consolidated=False, zarr_format=3)
     write_toml(root / "calibration.toml", cams, {"source": "mocapflow.synthetic", "seed": seed})
     return SyntheticRecording(root, videos, cams, gt)

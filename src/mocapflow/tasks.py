@@ -17,32 +17,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import ledger
 from . import store as _store
+from .errors import TrackerError, VideoError
 from .recording import Recording
+from .schema import BATCH_FRAMES, time_chunk_for
 from .trackers import Tracker, pixel_format_of, reset_of
-from .video import VideoError, iter_range
+from .video import iter_range
 
-__all__ = [
-    "BATCH_FRAMES",
-    "DEFAULT_CHUNK_FRAMES",
-    "MAX_TIME_CHUNK",
-    "ChunkSpec",
-    "TrackerOutputError",
-    "plan_chunks",
-    "run_chunk",
-    "time_chunk_for",
-    "track_chunk",
-]
+__all__ = ["ChunkSpec", "plan_chunks", "run_chunk", "track_chunk"]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_CHUNK_FRAMES = 240
-MAX_TIME_CHUNK = 30
-BATCH_FRAMES = 16
-
-
-class TrackerOutputError(Exception):
-    """A tracker returned arrays that do not match what it declared."""
 
 
 @dataclass(frozen=True)
@@ -94,13 +79,6 @@ class ChunkSpec:
     def n_frames(self) -> int:
         """Frames the task owns."""
         return self.stop - self.start
-
-
-def time_chunk_for(chunk_frames: int) -> int:
-    """Return the Zarr chunk length along ``time`` for a task length."""
-    if chunk_frames < 1:
-        raise ValueError(f"chunk_frames must be a positive number of frames, got {chunk_frames}")
-    return min(chunk_frames, MAX_TIME_CHUNK)
 
 
 def _boundaries(n: int, keyframes: np.ndarray, chunk_frames: int, grid: int) -> list[int]:
@@ -174,13 +152,11 @@ def plan_chunks(recording: Recording, chunk_frames: int, warmup: int = 0) -> lis
 def _check_outputs(tracker: Tracker, result: dict, n: int) -> None:
     for name, out in tracker.outputs().items():
         if name not in result:
-            raise TrackerOutputError(f"tracker {tracker.name} returned no {name!r}")
+            raise TrackerError(f"tracker {tracker.name} returned no {name!r}")
         got = np.shape(result[name])
         want = (n, *out.frame_shape())
         if got != want:
-            raise TrackerOutputError(
-                f"tracker {tracker.name}: {name!r} has shape {got}, expected {want}"
-            )
+            raise TrackerError(f"tracker {tracker.name}: {name!r} has shape {got}, expected {want}")
 
 
 def _warm_up(tracker: Tracker, frames) -> None:
@@ -298,7 +274,8 @@ def run_chunk(spec: ChunkSpec, tracker: Tracker, store_path: str, time_chunk: in
     -------
     dict
         The task record: ``view``, ``view_index``, ``start``, ``stop``,
-        ``n_decoded``, ``status`` (ok, partial, failed), ``error``, ``seconds``.
+        ``n_decoded``, ``status`` (ok, partial, failed), ``error``, ``seconds``,
+        and ``chunks``: the digest of every chunk file it wrote.
 
     """
     t0 = time.perf_counter()
@@ -315,9 +292,13 @@ def run_chunk(spec: ChunkSpec, tracker: Tracker, store_path: str, time_chunk: in
     if out["n_decoded"] == 0 and out["error"]:
         record.update(status="failed", seconds=time.perf_counter() - t0)
         return record  # the client reports it
-    _store.write_region(store_path, spec.view_index, spec.start, out["arrays"], out["decoded"])
-    record.update(
-        status="ok" if out["error"] is None else "partial", seconds=time.perf_counter() - t0
+    sums = _store.write_region(
+        store_path, spec.view_index, spec.start, out["arrays"], out["decoded"]
     )
-    _store.mark_done(store_path, *spec.key, record)
+    record.update(
+        status="ok" if out["error"] is None else "partial",
+        seconds=time.perf_counter() - t0,
+        chunks=sums,
+    )
+    ledger.mark_done(store_path, *spec.key, record)
     return record

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .calibration import Camera, project_points
+from .calib import Camera
 
 __all__ = [
     "LR_MARGIN",
@@ -85,11 +85,7 @@ class CameraSet:
 
     def project(self, points: np.ndarray) -> np.ndarray:
         """Project world points ``(N, 3)`` into every view: pixels ``(view, N, 2)``."""
-        out = []
-        for cam in self.cameras:
-            pc = cam.to_camera(points)
-            out.append(project_points(pc, cam.matrix, cam.distortions))
-        return np.stack(out)
+        return np.stack([cam.project(points) for cam in self.cameras])
 
 
 def _dlt(norm: np.ndarray, proj: np.ndarray, use: np.ndarray) -> np.ndarray:

@@ -22,6 +22,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from .errors import UsageError, VideoError
+
 __all__ = [
     "VideoError",
     "VideoInfo",
@@ -38,10 +40,6 @@ logger = logging.getLogger(__name__)
 
 #: Environment variable that fixes the number of decoder threads (0 = FFmpeg's choice).
 THREADS_ENV = "MOCAPFLOW_DECODE_THREADS"
-
-
-class VideoError(Exception):
-    """A video cannot be opened or decoded; the message names the file and the fix."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +113,11 @@ def decode_threads() -> int:
 def _open(path: str | os.PathLike) -> av.container.InputContainer:
     p = Path(path)
     if not p.exists():
+        if p.is_symlink():
+            raise VideoError(
+                f"{p}: a link to {os.readlink(p)}, which does not exist; "
+                "mount or copy the video, or remove the link"
+            )
         raise VideoError(f"{p}: no such file; check the path")
     if p.is_file() and p.stat().st_size == 0:
         raise VideoError(f"{p}: the file is empty (0 bytes); re-export or remove it")
@@ -254,7 +257,7 @@ def iter_range(
     """
     want = stop - start
     if want <= 0:
-        raise ValueError(f"empty frame range {start}:{stop}")
+        raise UsageError(f"empty frame range {start}:{stop}")
     container = _open(path)
     n = 0
     try:
@@ -362,7 +365,7 @@ def read_frames(
     """
     info = info or probe(path)
     if start < 0 or stop < start:
-        raise ValueError(f"invalid frame range {start}:{stop}")
+        raise UsageError(f"invalid frame range {start}:{stop}")
     stop = min(stop, info.n_frames)
     if start >= stop:
         return np.zeros((0, info.height, info.width, 3), dtype=np.uint8)
@@ -416,7 +419,7 @@ class VideoWriter:
 
     def __init__(self, path: str | os.PathLike, fps: float, codec: str = "h264", gop: int = 120):
         if codec not in CODECS:
-            raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
+            raise UsageError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
         encoder, _, pix_fmt, options = CODECS[codec]
         # MP4 index first (faststart): a file cut short still opens and decodes up to the cut.
         faststart = str(path).lower().endswith((".mp4", ".mov"))

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import mocapflow
+import mocapflow.ledger
 from mocapflow.trackers import TrackerError, get_tracker
 from mocapflow.trackers.mediapipe_pose import BODY, BODY_BONES, HAND, HAND_BONES
 
@@ -78,7 +79,7 @@ def test_uneven_chunks_equal_sequential(oracle, tmp_path):
     result = mocapflow.process(
         SAMPLE, "mediapipe", tmp_path / "s.zarr", chunk_frames=7, workers=2, report=False
     )
-    lengths = {r["stop"] - r["start"] for r in mocapflow.store.done_chunks(result.store).values()}
+    lengths = {r["stop"] - r["start"] for r in mocapflow.ledger.done_chunks(result.store).values()}
     assert {7, 9} <= lengths  # 7-frame tasks and a longer last one
     pos, conf = _store_arrays(result.open())
     np.testing.assert_array_equal(pos, oracle["position"])
@@ -129,8 +130,7 @@ def test_tracking_mode_with_warmup_comes_close(tmp_path):
             chunk_frames=30,
             workers=2,
             report=False,
-            static_image_mode=False,
-            warmup=warmup,
+            tracker_params={"static_image_mode": False, "warmup": warmup},
         )
         pos, _ = _store_arrays(result.open())
         errors[warmup] = np.linalg.norm(pos - oracle["position"], axis=2)

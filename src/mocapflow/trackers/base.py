@@ -7,6 +7,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import TrackerError
+
 __all__ = [
     "INDIVIDUAL",
     "PIXEL_FORMATS",
@@ -23,10 +25,6 @@ __all__ = [
 INDIVIDUAL = "id_0"
 #: Pixel formats a tracker may ask frames in (PyAV/FFmpeg names); ``bgr24`` is the default.
 PIXEL_FORMATS = ("bgr24", "rgb24")
-
-
-class TrackerError(Exception):
-    """A tracker cannot be found or built; the message says what is available or missing."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mocapflow.calibration import CalibrationError, read_calibration
+from mocapflow.calib import read_calibration
+from mocapflow.errors import CalibrationError
 from mocapflow.triangulate import CameraSet, triangulate_points
 
 

@@ -52,7 +52,9 @@ def test_process_end_to_end(recording_copy):
 
 def test_some_views_failed_exit_1(recording_copy, tmp_path):
     (recording_copy / "synchronized_videos" / "cam3.mp4").write_bytes(b"")
-    proc = run("process", recording_copy, "--out", tmp_path / "s.zarr", "--no-report")
+    proc = run(
+        "process", recording_copy, "-t", "framestats", "--out", tmp_path / "s.zarr", "--no-report"
+    )
     assert proc.returncode == 1, proc.stderr
     assert "cam3" in proc.stdout and "failed" in proc.stdout and "empty" in proc.stdout
     ds = xr.open_zarr(tmp_path / "s.zarr", consolidated=False)
@@ -129,7 +131,7 @@ def test_run_tracks_triangulates_filters_exports(recording_copy, markers_recordi
 
     calib = recording_copy / "calibration.toml"
     shutil.copy(markers_recording / "calibration.toml", calib)
-    proc = run("run", recording_copy, "--calibration", calib, "--max-error", "2")
+    proc = run("run", recording_copy, "-t", "markers", "--calibration", calib, "--max-error", "2")
     assert proc.returncode == 0, proc.stderr
     store = recording_copy / "mocapflow.zarr"
     for group in ("points3d", "filtered"):

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from mocapflow.calibration import read_calibration
+from mocapflow.calib import read_calibration
 from mocapflow.quality import bone_length_cv, points_summary
 from mocapflow.trackers.mediapipe_pose import BODY
 from mocapflow.triangulate import CameraSet, triangulate_frames

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from mocapflow.calibrate import calibrate_cameras
-from mocapflow.calibration import align_worlds, read_calibration, read_toml
+from mocapflow.calib import align_worlds, calibrate_cameras, read_calibration, read_toml
 from mocapflow.trackers import Charuco
 
 

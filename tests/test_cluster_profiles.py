@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 import mocapflow
-from mocapflow.config import ConfigError, load_profile
+from mocapflow.cluster import load_profile
+from mocapflow.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,7 +27,7 @@ def test_repository_cluster_yaml_is_valid():
 
 def test_builtin_local_without_a_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert load_profile() == {"type": "local", "name": "local", "source": "cluster.yaml"}
+    assert load_profile() == {"type": "local", "name": "local", "source": "built-in"}
 
 
 def test_overrides(tmp_path):

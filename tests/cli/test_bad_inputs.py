@@ -189,6 +189,8 @@ def test_bad_input(case, markers_recording, tmp_path):
         EXE,
         "process",
         str(root),
+        "-t",
+        "framestats",
         "--out",
         str(store),
         "--no-report",

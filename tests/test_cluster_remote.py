@@ -13,7 +13,8 @@ import pytest
 import xarray as xr
 
 import mocapflow
-from mocapflow.config import ConfigError, load_profile
+from mocapflow.cluster import load_profile
+from mocapflow.errors import ConfigError
 
 BIN = Path(sys.executable).parent
 EXE = str(BIN / "mocapflow")

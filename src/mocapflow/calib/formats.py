@@ -1,0 +1,173 @@
+"""Calibration files: anipose/FreeMoCap TOML (read and write) and Qualisys ``.qca.txt``.
+
+The TOML holds one ``[cam_N]`` table per camera with ``name``, ``size``,
+``matrix``, ``distortions`` (k1 k2 p1 p2 k3), ``rotation`` (a Rodrigues vector,
+world to camera) and ``translation``, plus a ``[metadata]`` table. Cameras are
+matched to views by ``name``, never by position.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tomli_w
+
+from ..errors import CalibrationError
+from .camera import Camera
+
+__all__ = ["read_calibration", "read_qca", "read_toml", "write_toml"]
+
+
+def write_toml(path: str | Path, cameras: list[Camera], metadata: dict | None = None) -> Path:
+    """Write cameras as an anipose/FreeMoCap calibration TOML.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file to write.
+    cameras : list of Camera
+        The cameras, written as ``[cam_0]``, ``[cam_1]``, ...
+    metadata : dict, optional
+        The ``[metadata]`` table.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    """
+    doc: dict = {f"cam_{i}": cam.to_dict() for i, cam in enumerate(cameras)}
+    doc["metadata"] = dict(metadata or {})
+    path = Path(path)
+    path.write_text(tomli_w.dumps(doc))
+    return path
+
+
+def read_toml(path: str | Path) -> tuple[dict[str, Camera], dict]:
+    """Read an anipose/FreeMoCap calibration TOML.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file.
+
+    Returns
+    -------
+    cameras : dict of str to Camera
+        Cameras by ``name``.
+    metadata : dict
+        The ``[metadata]`` table (empty if absent).
+
+    """
+    doc = tomllib.loads(Path(path).read_text())
+    cameras = {}
+    for key, table in doc.items():
+        if key == "metadata" or not isinstance(table, dict) or "matrix" not in table:
+            continue
+        cam = Camera.from_dict({"name": key, **table})
+        cameras[cam.name] = cam
+    return cameras, dict(doc.get("metadata", {}))
+
+
+def read_qca(path: str | Path) -> dict[str, Camera]:
+    """Read a Qualisys ``.qca.txt`` calibration (as Pose2Sim reads it), in mm.
+
+    Qualisys stores each camera's position (mm) and a rotation whose rows are the
+    camera's axes in the world, with y up and z backwards; OpenCV's camera looks
+    along +z with y down, a half turn about x. Intrinsics are in sub-pixel units
+    of 1/64 pixel on the full sensor, offset by the video field of view.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``.qca.txt`` file.
+
+    Returns
+    -------
+    dict of str to Camera
+        Cameras by their ``serial`` (the view name), in natural order.
+
+    """
+    import xml.etree.ElementTree as ET
+
+    from ..recording import natural_key
+
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as exc:
+        raise CalibrationError(f"{path}: not a readable Qualisys .qca.txt file ({exc})") from exc
+    cameras = {}
+    flip = np.diag([1.0, -1.0, -1.0])
+    for tag in root.findall("cameras/camera"):
+        try:
+            name = tag.attrib["serial"]
+            fov = tag.find("fov_video").attrib
+            tr = tag.find("transform").attrib
+            intr = tag.find("intrinsic").attrib
+            left, top = float(fov["left"]), float(fov["top"])
+            size = (
+                int(float(fov["right"]) - left + 1),
+                int(float(fov["bottom"]) - top + 1),
+            )
+            rows = np.array([[float(tr[f"r{i}{j}"]) for j in (1, 2, 3)] for i in (1, 2, 3)])
+            position = np.array([float(tr[k]) for k in "xyz"])
+            rot = flip @ rows
+            matrix = np.array(
+                [
+                    [
+                        float(intr["focalLengthU"]) / 64,
+                        0.0,
+                        float(intr["centerPointU"]) / 64 - left,
+                    ],
+                    [0.0, float(intr["focalLengthV"]) / 64, float(intr["centerPointV"]) / 64 - top],
+                    [0.0, 0.0, 1.0],
+                ]
+            )
+            keys = ("radialDistortion1", "radialDistortion2", "tangentalDistortion1")
+            dist = [float(intr[k]) / 64 for k in (*keys, "tangentalDistortion2")] + [0.0]
+        except (KeyError, AttributeError, ValueError) as exc:
+            raise CalibrationError(f"{path}: camera entry incomplete ({exc})") from exc
+        cameras[name] = Camera(
+            name, size, matrix, np.array(dist), cv2.Rodrigues(rot)[0].ravel(), -rot @ position
+        )
+    if not cameras:
+        raise CalibrationError(f"{path}: no <camera> entries found")
+    return {k: cameras[k] for k in sorted(cameras, key=natural_key)}
+
+
+def read_calibration(path: str | Path) -> tuple[dict[str, Camera], dict]:
+    """Read cameras from an anipose/FreeMoCap ``.toml`` or a Qualisys ``.qca.txt``.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The calibration file.
+
+    Returns
+    -------
+    cameras : dict of str to Camera
+        Cameras by name.
+    metadata : dict
+        The TOML's ``[metadata]`` (for a ``.qca.txt``: its source).
+
+    Raises
+    ------
+    CalibrationError
+        If the file is missing or cannot be parsed.
+
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CalibrationError(f"{path}: calibration file not found; pass an existing .toml")
+    if path.name.lower().endswith(".qca.txt"):
+        return read_qca(path), {"source": "qualisys", "file": str(path)}
+    try:
+        cameras, meta = read_toml(path)
+    except (tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as exc:
+        raise CalibrationError(f"{path}: not a valid calibration TOML ({exc})") from exc
+    if not cameras:
+        raise CalibrationError(f"{path}: no camera tables ([cam_N] with name and matrix) found")
+    return cameras, meta

@@ -1,0 +1,127 @@
+"""The Typer app, its global options, logging, and how errors reach the terminal.
+
+Only the CLI configures logging and talks to the terminal. Exit codes: 0 when
+every view succeeded, 1 when some views failed but the others were written, 2
+for a usage or input error (a :class:`~mocapflow.errors.MocapflowError`: one
+line, never a traceback), 130 when interrupted. Anything else is a bug and is
+reported as one, in one line (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from .. import __version__
+from ..errors import MocapflowError
+
+__all__ = ["app", "err", "errors", "out"]
+
+app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    help="Track multi-camera motion-capture recordings in parallel, streamed into Zarr.",
+)
+#: Results go to stdout; progress, warnings and errors to stderr. Lines are never
+#: wrapped (``soft_wrap``), so paths and messages stay whole in logs.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+STATE = {"debug": False}
+
+#: Loggers of the libraries under us: quiet unless ``-vv`` or ``--debug``.
+NOISY = ("distributed", "tornado", "bokeh", "asyncio", "mediapipe", "absl")
+
+
+class _ConsoleHandler(logging.Handler):
+    """Print log records through the rich console, so they appear above a progress bar."""
+
+    def __init__(self, verbose: int):
+        super().__init__()
+        self.verbose = verbose
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if self.verbose:
+                text = f"{record.name} {text}"
+            colour = {"WARNING": "yellow", "ERROR": "red", "CRITICAL": "red"}.get(
+                record.levelname, "dim"
+            )
+            err.print(f"[{colour}]{record.levelname.lower()}:[/] {escape(text)}", highlight=False)
+            if record.exc_info and STATE["debug"]:
+                err.print_exception()
+        except Exception:  # a logging failure must never break the run
+            self.handleError(record)
+
+
+def _setup_logging(verbose: int, debug: bool) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, handlers=[_ConsoleHandler(verbose)], force=True)
+    import distributed  # noqa: F401  (it configures its own loggers on import; override after)
+
+    quiet = logging.DEBUG if debug else logging.INFO if verbose > 1 else logging.CRITICAL
+    for name in NOISY:
+        lib = logging.getLogger(name)
+        lib.setLevel(quiet)
+        lib.handlers.clear()
+        lib.propagate = True
+    logging.captureWarnings(True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"mocapflow {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    verbose: Annotated[
+        int, typer.Option("-v", "--verbose", count=True, help="More log (-vv: the libraries' too).")
+    ] = 0,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks and the libraries' logs.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Track multi-camera motion-capture recordings in parallel, streamed into Zarr."""
+    STATE["debug"] = debug
+    _setup_logging(verbose, debug)
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt  # unwinds like Ctrl-C: clusters close, the store stays resumable
+
+
+@contextmanager
+def errors():
+    """Turn a :class:`MocapflowError` into one line on stderr and exit 2; a bug into one line."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort):
+        raise
+    except MocapflowError as exc:
+        if STATE["debug"]:
+            raise
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("interrupted; rerun the same command to resume", highlight=False)
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if STATE["debug"]:
+            raise
+        err.print(
+            f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))} "
+            "(a bug in mocapflow; rerun with --debug for the traceback, and report it)",
+            highlight=False,
+        )
+        raise typer.Exit(3) from None

@@ -1,0 +1,139 @@
+"""Every option that more than one command takes, declared once.
+
+Defaults come from :mod:`mocapflow.schema`; a command writes
+``tracker: Tracker = DEFAULT_TRACKER`` and so shows and uses the same default
+as every other command. Where a default is computed (a path beside the
+recording, a sized worker count), ``show_default`` says so in words.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from ..errors import UsageError
+from ..export import FORMATS
+from ..schema import DASHBOARD_ADDRESS, FilterSettings, TriangulationSettings
+from ..trackers import available
+
+__all__ = [
+    "BOARD_HELP",
+    "ChunkFrames",
+    "Cluster",
+    "ClusterConfig",
+    "Cutoff",
+    "Dashboard",
+    "Formats",
+    "MaxError",
+    "MaxGap",
+    "MinConfidence",
+    "MinViews",
+    "Order",
+    "Out",
+    "Overwrite",
+    "Params",
+    "Report",
+    "SwapLR",
+    "Tracker",
+    "Workers",
+    "filter_settings",
+    "formats",
+    "params",
+    "triangulation_settings",
+]
+
+BOARD_HELP = "Board parameter NAME=VALUE: squares_x, squares_y, square_length (mm), ..."
+
+Tracker = Annotated[
+    str,
+    typer.Option(
+        "--tracker",
+        "-t",
+        help=f"{', '.join(available())}, or package.module:factory.",
+    ),
+]
+Params = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param", "-p", help="Tracker parameter NAME=VALUE (repeatable).", show_default=False
+    ),
+]
+Out = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="The Zarr store.", show_default="RECORDING/mocapflow.zarr"),
+]
+ChunkFrames = Annotated[int, typer.Option(help="Frames per task.")]
+Workers = Annotated[
+    int | None,
+    typer.Option(help="Worker processes.", show_default="sized to the machine and the work"),
+]
+Cluster = Annotated[
+    str | None,
+    typer.Option(help="Profile in the cluster profiles file.", show_default="its default, local"),
+]
+ClusterConfig = Annotated[
+    Path | None,
+    typer.Option(help="Cluster profiles file.", show_default="./cluster.yaml if present"),
+]
+Dashboard = Annotated[
+    str | None,
+    typer.Option(help="Dashboard host:port.", show_default=f"the profile's, {DASHBOARD_ADDRESS}"),
+]
+Report = Annotated[bool, typer.Option(help="Save a performance report beside the store.")]
+Overwrite = Annotated[
+    bool, typer.Option(help="Replace a store made from other inputs, and its 3-D groups.")
+]
+MinViews = Annotated[int, typer.Option(help="Fewest views per 3-D point.")]
+MinConfidence = Annotated[float, typer.Option(help="Leave out 2-D points under this confidence.")]
+MaxError = Annotated[
+    float | None,
+    typer.Option(
+        help="Reject views while the reprojection error is over this (px).", show_default="off"
+    ),
+]
+SwapLR = Annotated[bool, typer.Option(help="Undo single views' left/right label swaps.")]
+MaxGap = Annotated[int, typer.Option(help="Fill gaps up to this many frames.")]
+Cutoff = Annotated[float, typer.Option(help="Low-pass cut-off, Hz.")]
+Order = Annotated[int, typer.Option(help="Butterworth filter order.")]
+Formats = Annotated[
+    str,
+    typer.Option("--format", "-f", help=f"Comma-separated, any of {', '.join(FORMATS)}."),
+]
+
+#: Defaults, taken from the one place they are declared.
+TRIANGULATION = TriangulationSettings()
+FILTER = FilterSettings()
+ALL_FORMATS = ",".join(FORMATS)
+
+
+def params(pairs: list[str] | None) -> dict:
+    """Parse ``NAME=VALUE`` pairs (values as YAML scalars: 8, 0.5, true, text)."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--param {pair!r}: write it as NAME=VALUE, e.g. n_markers=8")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def formats(text: str) -> tuple[str, ...]:
+    """Parse ``csv,trc`` (repeats and spaces allowed) into known formats."""
+    names = tuple(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
+    unknown = [f for f in names if f not in FORMATS]
+    if unknown or not names:
+        raise UsageError(f"--format {text!r}: choose from {', '.join(FORMATS)} (comma-separated)")
+    return names
+
+
+def triangulation_settings(min_views, min_confidence, max_error, swap_lr) -> TriangulationSettings:
+    """Build the settings from the options (checked where they are declared)."""
+    return TriangulationSettings(min_views, min_confidence, max_error, swap_lr)
+
+
+def filter_settings(max_gap, cutoff, order) -> FilterSettings:
+    """Build the settings from the options (checked where they are declared)."""
+    return FilterSettings(max_gap, cutoff, order)

@@ -1,0 +1,183 @@
+"""3-D commands: calibrate, triangulate, filter, export, run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..schema import DEFAULT_TRACKER, FILTERED, POINTS3D
+from . import options as opt
+from .app import app, errors, out
+from .options import ALL_FORMATS, FILTER, TRIANGULATION
+from .render import print_calibration, print_result, print_summary, tracking_progress
+
+Store = Annotated[Path, typer.Argument(help="A store written by mocapflow process.")]
+Calibration = Annotated[
+    Path, typer.Option("--calibration", "-c", help="Calibration .toml or Qualisys .qca.txt.")
+]
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    recording: Annotated[Path, typer.Argument(help="A recording of a ChArUco board.")],
+    out_: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="TOML to write.", show_default="RECORDING/calibration.toml"
+        ),
+    ] = None,
+    board: Annotated[list[str] | None, typer.Option("--board", "-b", help=opt.BOARD_HELP)] = None,
+    origin: Annotated[
+        str, typer.Option(help="World frame: camera (camera 0) or board (its ground plane).")
+    ] = "camera",
+    overwrite: opt.Overwrite = False,
+    workers: opt.Workers = None,
+    cluster: opt.Cluster = None,
+    cluster_config: opt.ClusterConfig = None,
+) -> None:
+    """Calibrate the cameras from a ChArUco recording; write an anipose TOML."""
+    from ..pipeline import calibrate
+
+    with errors(), tracking_progress("corners") as progress:
+        fit, path = calibrate(
+            recording,
+            out_,
+            board=opt.params(board),
+            origin=origin,
+            workers=workers,
+            cluster=cluster,
+            cluster_config=cluster_config,
+            on_event=progress,
+            overwrite=overwrite,
+            report=False,
+        )
+    print_calibration(fit, path)
+
+
+@app.command("triangulate")
+def triangulate_cmd(
+    store: Store,
+    calibration: Calibration,
+    min_views: opt.MinViews = TRIANGULATION.min_views,
+    min_confidence: opt.MinConfidence = TRIANGULATION.min_confidence,
+    max_error: opt.MaxError = TRIANGULATION.max_error,
+    swap_lr: opt.SwapLR = TRIANGULATION.swap_lr,
+    cluster: opt.Cluster = None,
+    cluster_config: opt.ClusterConfig = None,
+) -> None:
+    """Triangulate a 2-D store into its points3d group."""
+    from ..calib import read_calibration
+    from ..ledger import summary
+    from ..runner import triangulate_store
+
+    with errors():
+        settings = opt.triangulation_settings(min_views, min_confidence, max_error, swap_lr)
+        cameras, _ = read_calibration(calibration)
+        triangulate_store(store, cameras, settings, cluster=cluster, cluster_config=cluster_config)
+        s = summary(store)
+    print_summary({"views": [], "groups": {POINTS3D: s["groups"][POINTS3D]}}, store)
+
+
+@app.command("filter")
+def filter_cmd(
+    store: Annotated[Path, typer.Argument(help="A store with a points3d group.")],
+    max_gap: opt.MaxGap = FILTER.max_gap,
+    cutoff: opt.Cutoff = FILTER.cutoff,
+    order: opt.Order = FILTER.order,
+    cluster: opt.Cluster = None,
+    cluster_config: opt.ClusterConfig = None,
+) -> None:
+    """Gap-fill and zero-phase low-pass the 3-D points into the filtered group."""
+    from ..ledger import summary
+    from ..runner import filter_store
+
+    with errors():
+        settings = opt.filter_settings(max_gap, cutoff, order)
+        filter_store(store, settings, cluster=cluster, cluster_config=cluster_config)
+        s = summary(store)
+    print_summary({"views": [], "groups": {FILTERED: s["groups"][FILTERED]}}, store)
+
+
+@app.command("export")
+def export_cmd(
+    store: Annotated[Path, typer.Argument(help="A store with 3-D points.")],
+    fmt: opt.Formats = ALL_FORMATS,
+    group: Annotated[
+        str | None, typer.Option(help="3-D group.", show_default="filtered, else points3d")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option(help="Folder.", show_default="beside the store")
+    ] = None,
+) -> None:
+    """Export 3-D points for OpenSim (.trc), anipose (.csv) or FreeMoCap (.npy)."""
+    from ..pipeline import export_store
+
+    with errors():
+        paths = export_store(store, opt.formats(fmt), group=group, out_dir=out_dir)
+    for path in paths:
+        out.print(f"wrote {path}", highlight=False)
+
+
+@app.command("run")
+def run_cmd(
+    recording: Annotated[Path, typer.Argument(help="The recording to reconstruct.")],
+    calibration: Annotated[
+        Path | None,
+        typer.Option("--calibration", "-c", help="Calibration .toml or Qualisys .qca.txt."),
+    ] = None,
+    calibration_recording: Annotated[
+        Path | None, typer.Option(help="A ChArUco recording to calibrate from first.")
+    ] = None,
+    tracker: opt.Tracker = DEFAULT_TRACKER,
+    param: opt.Params = None,
+    out_: opt.Out = None,
+    board: Annotated[list[str] | None, typer.Option("--board", "-b", help=opt.BOARD_HELP)] = None,
+    min_views: opt.MinViews = TRIANGULATION.min_views,
+    min_confidence: opt.MinConfidence = TRIANGULATION.min_confidence,
+    max_error: opt.MaxError = TRIANGULATION.max_error,
+    swap_lr: opt.SwapLR = TRIANGULATION.swap_lr,
+    max_gap: opt.MaxGap = FILTER.max_gap,
+    cutoff: opt.Cutoff = FILTER.cutoff,
+    order: opt.Order = FILTER.order,
+    fmt: opt.Formats = ALL_FORMATS,
+    workers: opt.Workers = None,
+    report: opt.Report = True,
+    overwrite: opt.Overwrite = False,
+    cluster: opt.Cluster = None,
+    cluster_config: opt.ClusterConfig = None,
+    dashboard: opt.Dashboard = None,
+) -> None:
+    """Track, triangulate, filter and export a recording, all on one cluster."""
+    from ..ledger import summary
+    from ..pipeline import run_pipeline
+
+    with errors():
+        kwargs = dict(
+            calibration=calibration,
+            calibration_recording=calibration_recording,
+            tracker=tracker,
+            tracker_params=opt.params(param),
+            out=out_,
+            board=opt.params(board),
+            triangulation=opt.triangulation_settings(min_views, min_confidence, max_error, swap_lr),
+            filtering=opt.filter_settings(max_gap, cutoff, order),
+            formats=opt.formats(fmt),
+            workers=workers,
+            report=report,
+            overwrite=overwrite,
+            cluster=cluster,
+            cluster_config=cluster_config,
+            dashboard_address=dashboard,
+        )
+        with tracking_progress() as progress:
+            result = run_pipeline(recording, on_event=progress, **kwargs)
+        s = summary(result.store)
+    if result.calibration_fit is not None:
+        print_calibration(result.calibration_fit, result.calibration)
+    print_result(result.tracking)
+    print_summary(s, result.store)
+    for path in result.exports:
+        out.print(f"wrote {path}", highlight=False)
+    raise typer.Exit(result.tracking.exit_code)

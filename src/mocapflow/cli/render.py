@@ -1,0 +1,191 @@
+"""What the commands print: one progress bar for every stage, and the result tables."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ..schema import FILTERED
+from .app import err, out
+
+__all__ = [
+    "print_calibration",
+    "print_info",
+    "print_result",
+    "print_summary",
+    "tracking_progress",
+]
+
+
+class _Tracking:
+    """A progress callback for :func:`mocapflow.process` (and the stages that call it)."""
+
+    def __init__(self, label: str):
+        self.progress = Progress(
+            TextColumn(f"[bold]{label}[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("chunks"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=err,
+        )
+        self.task = None
+        self.frames = 0
+        self.t0 = time.perf_counter()
+
+    def __call__(self, kind: str, info: dict) -> None:
+        if kind == "start":
+            self._start(info)
+        elif kind == "chunk" and self.task is not None:
+            self.frames += info.get("n_decoded", 0)
+            rate = self.frames / max(time.perf_counter() - self.t0, 1e-9)
+            self.progress.update(self.task, advance=1, rate=f"{rate:,.0f} frames/s")
+            if info.get("error"):
+                err.print(f"[yellow]warning:[/] {escape(info['error'])}", highlight=False)
+
+    def _start(self, info: dict) -> None:
+        if not info["todo"]:
+            err.print(f"{info['store']}: all {info['n_tasks']} chunks are already done")
+            return
+        if self.task is None:  # the first stage: say where it runs
+            session = info.get("session")
+            err.print(f"dashboard: [link={info['dashboard']}]{info['dashboard']}[/link]")
+            if session is not None:
+                err.print(f"cluster:   {escape(session.where)}", highlight=False)
+                source = session.profile.get("source")
+                if source and source != "built-in":
+                    err.print(
+                        f"profile:   {session.profile['name']} from {source}", highlight=False
+                    )
+            self.progress.start()
+        else:
+            self.progress.remove_task(self.task)
+        skipped = info["n_tasks"] - info["todo"]
+        if skipped:
+            err.print(f"resuming:  {skipped} chunks already done, {info['todo']} to compute")
+        self.task = self.progress.add_task("track", total=info["todo"], rate="")
+        self.frames, self.t0 = 0, time.perf_counter()
+
+
+@contextmanager
+def tracking_progress(label: str = "tracking"):
+    """Yield a progress callback; the bar is cleaned up however the block ends."""
+    tracker = _Tracking(label)
+    try:
+        yield tracker
+    finally:
+        if tracker.task is not None:  # a bar never shown leaves no trace
+            tracker.progress.stop()
+
+
+def print_result(result) -> None:
+    """Print the per-view table of a tracking run, and where its outputs are."""
+    table = Table(title=f"{result.store}", title_justify="left")
+    for col in ("view", "status", "frames", "decoded", "note"):
+        table.add_column(col)
+    colours = {"ok": "green", "partial": "yellow", "failed": "red"}
+    for name, v in result.views.items():
+        table.add_row(
+            name,
+            f"[{colours[v['status']]}]{v['status']}[/]",
+            str(v["n_frames"]),
+            str(v["n_decoded"]),
+            escape(v["error"] or ""),
+        )
+    out.print(table)
+    out.print(
+        f"{result.computed} chunks computed, {result.skipped} skipped, "
+        f"{len(result.failed_tasks)} failed, in {result.seconds:.1f} s"
+    )
+    if result.report:
+        out.print(f"report: {result.report}", highlight=False)
+    out.print(
+        f"open it: [bold]xr.open_zarr({escape(repr(str(result.store)))}, consolidated=False)[/] "
+        f"or [bold]mocapflow info {escape(str(result.store))}[/]",
+        highlight=False,
+    )
+
+
+def print_summary(summary: dict, store=None) -> None:
+    """Print detections per view, and per 3-D group the points, error and bone stability."""
+    detected = {v["view"]: v.get("detected_pct") for v in summary["views"]}
+    if any(v is not None for v in detected.values()):
+        out.print(
+            "detections per view: "
+            + ", ".join(f"{k} {v:.0f}%" for k, v in detected.items() if v is not None),
+            highlight=False,
+        )
+    for group, s in summary["groups"].items():
+        where = f"{store}/{group}" if store is not None else group
+        text = f"{where}: {s['triangulated'] * 100:.1f}% of points triangulated"
+        if group != FILTERED:  # filtering keeps the triangulation's errors
+            text += (
+                f", reprojection error median {s['median_error_px']:.1f} px, "
+                f"p90 {s['p90_error_px']:.1f} px"
+            )
+        if s["bones"]:
+            text += f", bone length CV median {s['bone_cv_median']:.3f} ({s['bones']} bones)"
+        out.print(escape(text), highlight=False)
+
+
+def print_calibration(fit, path) -> None:
+    """Print the per-camera table of a calibration."""
+    table = Table(title=f"{path}", title_justify="left")
+    for col in ("camera", "board views", "RMS error (px)", "focal (px)", "centre (mm)"):
+        table.add_column(col)
+    for cam in fit.cameras:
+        table.add_row(
+            cam.name,
+            str(fit.n_views[cam.name]),
+            f"{fit.per_camera_rms[cam.name]:.3f}",
+            f"{cam.matrix[0, 0]:.1f}",
+            " ".join(f"{v:.0f}" for v in cam.center),
+        )
+    out.print(table)
+    out.print(f"RMS reprojection error {fit.rms:.3f} px over {fit.n_frames} board poses")
+    for w in fit.warnings:
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+
+
+def print_info(store, s: dict) -> None:
+    """``mocapflow info``: the views, their outcome, the run facts, the 3-D groups."""
+    attrs = s["attrs"]
+    table = Table(title=str(store), title_justify="left")
+    for col in ("view", "frames", "size", "codec", "status", "decoded", "detected"):
+        table.add_column(col)
+    for v in s["views"]:
+        det = f"{v['detected_pct']:.1f}%" if "detected_pct" in v else "-"
+        table.add_row(
+            v["view"], str(v["frames"]), v["size"], v["codec"], v["status"], str(v["decoded"]), det
+        )
+    out.print(table)
+    for v in s["views"]:
+        if v.get("error"):
+            out.print(f"[yellow]{v['view']}:[/] {escape(v['error'])}", highlight=False)
+    cluster = attrs.get("cluster", {})
+    facts = {
+        "tracker": f"{attrs.get('tracker')} {attrs.get('tracker_params', {})}",
+        "chunks": f"{attrs.get('chunk_frames')} frames/task, {attrs.get('time_chunk')}/Zarr chunk",
+        "cluster": cluster.get("reason", "-"),
+        "started": attrs.get("start_time", "-"),
+        "ended": attrs.get("end_time", "-"),
+        "complete": "yes" if attrs.get("completed") else "no (rerun the same command to resume)",
+        "software": f"{attrs.get('source_software')} {attrs.get('source_version')}",
+    }
+    for k, v in facts.items():
+        out.print(f"[bold]{k:>9}[/]: {escape(str(v))}", highlight=False)
+    print_summary({"views": [], "groups": s["groups"]})

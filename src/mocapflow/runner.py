@@ -1,0 +1,405 @@
+"""The one place that computes: tracking runs, triangulation and filtering of a store.
+
+:func:`process` holds the store's lock, prepares the store through the
+ledger, opens a :class:`~mocapflow.cluster.Session`, computes the write tasks
+of :func:`mocapflow.graph.write_tasks` as they finish, and records the outcome.
+:func:`triangulate_store` and :func:`filter_store` compute the 3-D graphs into
+their groups the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import xarray as xr
+
+from . import graph, ledger, schema
+from . import store as _store
+from .cluster import Session, Work
+from .errors import RecordingError, StoreBusyError, StoreError
+from .recording import Recording
+from .schema import (
+    DEFAULT_CHUNK_FRAMES,
+    DEFAULT_TRACKER,
+    FILTERED,
+    POINTS3D,
+    STORE_NAME,
+    FilterSettings,
+    TriangulationSettings,
+)
+from .tasks import ChunkSpec, plan_chunks
+from .trackers import Tracker, get_tracker, warmup_of
+
+__all__ = [
+    "RunResult",
+    "filter_store",
+    "lock_path",
+    "process",
+    "report_path",
+    "store_lock",
+    "triangulate_store",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What :func:`process` did.
+
+    Attributes
+    ----------
+    store : pathlib.Path
+        The Zarr store.
+    views : dict
+        View name to ``{"status", "error", "n_decoded", "n_frames"}``.
+    n_tasks, computed, skipped : int
+        Tasks in the plan, run now, and found done from an earlier run.
+    failed_tasks : list of dict
+        Records of tasks that failed.
+    sizing : dict or None
+        The cluster sizing decision (None on a given client or a remote cluster).
+    dashboard : str or None
+        The dashboard URL.
+    report : pathlib.Path or None
+        The performance report.
+    seconds : float
+        Wall time of the run.
+
+    """
+
+    store: Path
+    views: dict
+    n_tasks: int
+    computed: int
+    skipped: int
+    failed_tasks: list = field(default_factory=list)
+    sizing: dict | None = None
+    dashboard: str | None = None
+    report: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def failed_views(self) -> list[str]:
+        """Views that did not finish cleanly."""
+        return [name for name, v in self.views.items() if v["status"] != "ok"]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every view succeeded, 1 when some failed or are partial."""
+        return 1 if self.failed_views else 0
+
+    def open(self) -> xr.Dataset:
+        """Open the store lazily."""
+        return _store.open_tracks(self.store)
+
+
+def report_path(store: Path) -> Path:
+    """Where the performance report of a store goes: beside it."""
+    return store.with_name(store.name.removesuffix(".zarr") + ".report.html")
+
+
+def lock_path(store: Path) -> Path:
+    """Return the store's lock file: beside it, so replacing the store keeps the lock."""
+    return store.with_name(f".{store.name}.lock")
+
+
+@contextlib.contextmanager
+def store_lock(store: str | Path):
+    """Hold a store's lock for a whole run, or raise at once if another run holds it.
+
+    The lock is ``filelock``'s (``flock`` on Unix): the kernel releases it when
+    its process dies, so a killed run never leaves the store locked. The
+    holder writes who it is into the lock file, for the message others get.
+
+    Raises
+    ------
+    StoreBusyError
+        If another run holds the lock; the message names its host and process.
+
+    """
+    from filelock import FileLock, Timeout
+
+    store = Path(store)
+    path = lock_path(store)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        try:
+            holder = path.read_text().strip() or "another run"
+        except OSError:
+            holder = "another run"
+        raise StoreBusyError(
+            f"{store}: busy: {holder} is writing it; wait for it to finish, or choose another --out"
+        ) from None
+    try:
+        with open(path, "r+") as fh:
+            fh.truncate()
+            fh.write(f"process {os.getpid()} on {socket.gethostname()} since {ledger.now()}\n")
+        yield
+    finally:
+        lock.release()
+
+
+def _planned(
+    recording: Recording | str | Path, trk: Tracker, chunk_frames: int
+) -> tuple[Recording, list[ChunkSpec]]:
+    rec = graph.as_recording(recording)
+    if not rec.ok_views:
+        raise RecordingError(
+            f"{rec.path}: none of the {len(rec.views)} videos can be read; "
+            + "; ".join(v.error for v in rec.views if v.error)
+        )
+    return rec, plan_chunks(rec, chunk_frames, warmup_of(trk))
+
+
+def process(
+    recording: Recording | str | Path,
+    tracker: str | Tracker = DEFAULT_TRACKER,
+    out: str | Path | None = None,
+    *,
+    tracker_params: dict | None = None,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    workers: int | None = None,
+    cluster: str | None = None,
+    cluster_config: str | Path | None = None,
+    client=None,
+    report: bool = True,
+    overwrite: bool = False,
+    dashboard_address: str | None = None,
+    retries: int = 2,
+    on_event: Callable[[str, dict], None] | None = None,
+) -> RunResult:
+    """Track a recording on a cluster, streaming every chunk into a Zarr store.
+
+    A rerun of the same command resumes: tasks already recorded done are
+    skipped. A store made from other inputs is refused unless ``overwrite``.
+    Every option is checked before anything is written.
+
+    Parameters
+    ----------
+    recording : Recording or path
+        The recording.
+    tracker : str or Tracker
+        Tracker name, ``package.module:factory``, or an instance.
+    out : path, optional
+        The store; default ``RECORDING/mocapflow.zarr``.
+    tracker_params : dict, optional
+        Parameters for the tracker.
+    chunk_frames : int
+        Target frames per task.
+    workers : int, optional
+        Override the sized worker count (and the profile's).
+    cluster : str, optional
+        Profile name in ``cluster.yaml`` (default: the file's default, ``local``).
+    cluster_config : path, optional
+        Profiles file; default ``./cluster.yaml`` when present.
+    client : distributed.Client, optional
+        Run on this client instead of the profile's cluster.
+    report : bool
+        Save a self-contained performance report beside the store.
+    overwrite : bool
+        Replace an existing store made from other inputs.
+    dashboard_address : str, optional
+        Where the dashboard listens; default the profile's, else
+        :data:`~mocapflow.schema.DASHBOARD_ADDRESS`.
+    retries : int
+        Retries of a task that raised or whose worker died.
+    on_event : callable, optional
+        Called as ``on_event("start", {...})`` once the cluster is up and
+        ``on_event("chunk", record)`` as each task finishes.
+
+    Returns
+    -------
+    RunResult
+        The store, per-view outcomes and run facts.
+
+    """
+    t0 = time.perf_counter()
+    trk = get_tracker(tracker, **(tracker_params or {}))
+    time_chunk = schema.time_chunk_for(chunk_frames)
+    session = Session(
+        Work(1),
+        cluster=cluster,
+        cluster_config=cluster_config,
+        client=client,
+        workers=workers,
+        dashboard_address=dashboard_address,
+    )
+    rec, specs = _planned(recording, trk, chunk_frames)
+    store = Path(out) if out is not None else rec.path / STORE_NAME
+    with store_lock(store):
+        done = ledger.prepare(store, rec, trk, chunk_frames, overwrite)
+        todo = [s for s in specs if s.key not in done]
+        records = {k: r for k, r in done.items() if k in {s.key for s in specs}}
+        logger.info(
+            "%s: %d tasks, %d already done (skipped), %d to compute",
+            store,
+            len(specs),
+            len(specs) - len(todo),
+            len(todo),
+        )
+        start = {"n_tasks": len(specs), "todo": len(todo), "store": store}
+        rpath = report_path(store) if report and todo else None
+        if todo:
+            biggest = max(v.info.width * v.info.height * 3 for v in rec.ok_views)
+            session.work = Work(len(todo), biggest)
+            with session:
+                _store.update_attrs(
+                    store, cluster=session.describe(), start_time=ledger.now(), completed=False
+                )
+                if on_event:
+                    on_event("start", {**start, "dashboard": session.dashboard, "session": session})
+                records.update(
+                    _compute_tasks(
+                        session.client, todo, trk, store, time_chunk, retries, rpath, on_event
+                    )
+                )
+        elif on_event:
+            on_event("start", {**start, "dashboard": None, "session": None})
+        failed = [records[s.key] for s in todo if records[s.key]["status"] == "failed"]
+        views = ledger.view_outcomes(rec, records)
+        completed = all(s.key in records and records[s.key]["status"] != "failed" for s in specs)
+        ledger.finalize(store, views, completed)
+    return RunResult(
+        store=store,
+        views=views,
+        n_tasks=len(specs),
+        computed=len(todo),
+        skipped=len(specs) - len(todo),
+        failed_tasks=failed,
+        sizing=session.sizing.to_dict() if session.sizing else None,
+        dashboard=session.dashboard if todo else None,
+        report=rpath,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _compute_tasks(client, todo, trk, store, time_chunk, retries, rpath, on_event) -> dict:
+    """Compute the write tasks, recording each as it finishes; a task that raised is failed."""
+    from distributed import as_completed, performance_report
+
+    report = (
+        performance_report(filename=str(rpath), mode="inline")
+        if rpath
+        else contextlib.nullcontext()
+    )
+    records = {}
+    with report:
+        futures = client.compute(graph.write_tasks(todo, trk, store, time_chunk), retries=retries)
+        index = {f.key: s for f, s in zip(futures, todo, strict=True)}
+        for fut in as_completed(futures):
+            spec = index[fut.key]
+            try:
+                record = fut.result()
+            except Exception as exc:  # the task raised on every try: record it and go on
+                record = {
+                    "view": spec.view,
+                    "view_index": spec.view_index,
+                    "start": spec.start,
+                    "stop": spec.stop,
+                    "n_decoded": 0,
+                    "status": "failed",
+                    "error": f"{spec.path} frames {spec.start}:{spec.stop}: "
+                    f"{type(exc).__name__}: {exc}",
+                }
+                logger.info("%s", record["error"])
+            records[spec.key] = record
+            if on_event:
+                on_event("chunk", record)
+    return records
+
+
+def _write_group(session: Session, n_tasks: int, lazy: xr.Dataset, store, group: str) -> xr.Dataset:
+    """Compute a lazy 3-D dataset into a group of the store, on the session's cluster."""
+    delayed = _store.write_group(lazy, store, group)
+    session.work = Work(n_tasks, 0)
+    with session:
+        session.client.compute(delayed, sync=True)
+    return _store.open_group(store, group)
+
+
+def triangulate_store(
+    store: str | Path,
+    cameras: dict,
+    settings: TriangulationSettings | None = None,
+    *,
+    client=None,
+    cluster: str | None = None,
+    cluster_config: str | Path | None = None,
+) -> xr.Dataset:
+    """Triangulate a 2-D store into its ``points3d`` group.
+
+    Parameters
+    ----------
+    store : path
+        A store written by :func:`process`.
+    cameras : dict of str to Camera
+        Calibrated cameras by view name.
+    settings : TriangulationSettings, optional
+        Default :class:`~mocapflow.schema.TriangulationSettings`.
+    client : distributed.Client, optional
+        Compute on this client; otherwise on the cluster profile's.
+    cluster, cluster_config
+        The profile, as :func:`process` takes them.
+
+    Returns
+    -------
+    xarray.Dataset
+        The written group, opened lazily.
+
+    """
+    settings = settings or TriangulationSettings()
+    session = Session(Work(1), client=client, cluster=cluster, cluster_config=cluster_config)
+    tracks = _store.open_tracks(store)
+    if schema.POSITION not in tracks or schema.CONFIDENCE not in tracks:
+        raise StoreError(
+            f"{store}: holds no 2-D points ({tracks.attrs.get('tracker')} tracks "
+            f"{', '.join(map(str, tracks.data_vars))}); process it with a point tracker "
+            "(markers, charuco, mediapipe) first"
+        )
+    lazy = graph.points3d(store, tracks, cameras, settings)
+    return _write_group(session, len(lazy.position.data.chunks[0]), lazy, store, POINTS3D)
+
+
+def filter_store(
+    store: str | Path,
+    settings: FilterSettings | None = None,
+    *,
+    client=None,
+    cluster: str | None = None,
+    cluster_config: str | Path | None = None,
+) -> xr.Dataset:
+    """Gap-fill and low-pass a store's ``points3d`` into its ``filtered`` group.
+
+    Parameters
+    ----------
+    store : path
+        A store with a ``points3d`` group (see :func:`triangulate_store`).
+    settings : FilterSettings, optional
+        Default :class:`~mocapflow.schema.FilterSettings`.
+    client, cluster, cluster_config
+        Where to compute, as :func:`triangulate_store` takes them.
+
+    Returns
+    -------
+    xarray.Dataset
+        The written group, opened lazily.
+
+    """
+    settings = settings or FilterSettings()
+    session = Session(Work(1), client=client, cluster=cluster, cluster_config=cluster_config)
+    if not _store.has_group(store, POINTS3D):
+        raise StoreError(f"{store}: no points3d group; run mocapflow triangulate first")
+    points = _store.open_group(store, POINTS3D)
+    lazy = graph.smoothed(points, settings)
+    return _write_group(session, len(lazy.position.data.chunks[2]), lazy, store, FILTERED)

@@ -1,0 +1,329 @@
+"""The data model and the defaults, declared once.
+
+A store is a Zarr v3 group written through xarray (open it with
+``consolidated=False``). Its root holds the 2-D tracks, in movement's pose
+schema with a leading ``view`` dimension; the 3-D groups hold movement's 3-D
+schema::
+
+    STORE/                      position (view, time, space, keypoint, individual)
+                                confidence (view, time, keypoint, individual)
+                                decoded (view, time), and any other tracker outputs
+    STORE/points3d/             position (time, space, keypoint, individual), mm
+                                reprojection_error, n_views (time, keypoint, individual)
+                                lr_swapped (time, view, keypoint, individual)
+    STORE/filtered/             the same, gap-filled and low-passed
+    STORE/_mocapflow/           the ledger (see ledger.py)
+
+Every dataset is built here, by :func:`tracks_template` and :func:`points3d`,
+so names, dimensions and attributes cannot drift between the writers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import xarray as xr
+
+from . import __version__
+from .errors import UsageError
+
+__all__ = [
+    "BATCH_FRAMES",
+    "CONFIDENCE",
+    "DASHBOARD_ADDRESS",
+    "DECODED",
+    "DEFAULT_CHUNK_FRAMES",
+    "DEFAULT_TRACKER",
+    "FILTERED",
+    "FORMAT",
+    "GROUPS_3D",
+    "MAX_TIME_CHUNK",
+    "POINTS3D",
+    "POSITION",
+    "STORE_NAME",
+    "TRIANGULATE_FRAMES",
+    "FilterSettings",
+    "TriangulationSettings",
+    "points3d",
+    "software_attrs",
+    "strings",
+    "time_chunk_for",
+    "tracking_attrs",
+    "tracks_template",
+]
+
+#: A recording's store, inside the recording folder, unless ``--out`` says otherwise.
+STORE_NAME = "mocapflow.zarr"
+#: Written into every store's attributes; a folder without it is not ours.
+FORMAT = "mocapflow-store/1"
+
+POSITION = "position"
+CONFIDENCE = "confidence"
+DECODED = "decoded"
+#: The 3-D groups, in the order an export prefers them.
+FILTERED = "filtered"
+POINTS3D = "points3d"
+GROUPS_3D = (FILTERED, POINTS3D)
+
+#: The tracker of every command that tracks, unless ``--tracker`` says otherwise.
+DEFAULT_TRACKER = "mediapipe"
+#: Target frames per tracking task.
+DEFAULT_CHUNK_FRAMES = 240
+#: Longest Zarr chunk along ``time``: tasks are cut on this grid.
+MAX_TIME_CHUNK = 30
+#: Frames a task decodes before each tracker call: what a worker holds at once.
+BATCH_FRAMES = 16
+#: Frames per triangulation task.
+TRIANGULATE_FRAMES = 256
+#: Where the dashboard listens unless a profile or ``--dashboard`` says otherwise.
+DASHBOARD_ADDRESS = "127.0.0.1:8787"
+
+
+@dataclass(frozen=True)
+class TriangulationSettings:
+    """How 2-D tracks become 3-D points (see :func:`mocapflow.triangulate.triangulate_frames`).
+
+    Attributes
+    ----------
+    min_views : int
+        Fewest views a point needs.
+    min_confidence : float
+        Observations under this confidence are not used.
+    max_error : float or None
+        Reprojection error (px) above which views are rejected one by one; None: off.
+    swap_lr : bool
+        Undo single views' left/right label swaps first.
+
+    """
+
+    min_views: int = 2
+    min_confidence: float = 0.5
+    max_error: float | None = None
+    swap_lr: bool = True
+
+    def __post_init__(self) -> None:
+        if self.min_views < 2:
+            raise UsageError(f"--min-views must be at least 2, got {self.min_views}")
+        if self.max_error is not None and self.max_error <= 0:
+            raise UsageError(
+                f"--max-error must be a positive number of pixels, got {self.max_error}"
+            )
+
+    def to_dict(self) -> dict:
+        """Return the settings, without the ones switched off."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class FilterSettings:
+    """How 3-D trajectories are filled and smoothed (see :func:`mocapflow.filtering.smooth`).
+
+    Attributes
+    ----------
+    max_gap : int
+        Longest gap, in frames, filled by linear interpolation.
+    cutoff : float
+        Low-pass cut-off, Hz (FreeMoCap's 7 Hz).
+    order : int
+        Butterworth order (FreeMoCap's 4).
+
+    """
+
+    max_gap: int = 10
+    cutoff: float = 7.0
+    order: int = 4
+
+    def __post_init__(self) -> None:
+        if self.max_gap < 0:
+            raise UsageError(f"--max-gap must be 0 or more frames, got {self.max_gap}")
+        if self.order < 1:
+            raise UsageError(f"--order must be at least 1, got {self.order}")
+
+    def check(self, fps: float) -> None:
+        """Refuse a cut-off the frame rate cannot carry."""
+        if not 0 < self.cutoff < fps / 2:
+            raise UsageError(
+                f"--cutoff {self.cutoff:g} Hz must be between 0 and half of {fps:g} fps"
+            )
+
+    def to_dict(self) -> dict:
+        """Return the settings."""
+        return asdict(self)
+
+
+def time_chunk_for(chunk_frames: int) -> int:
+    """Return the Zarr chunk length along ``time`` for a task length.
+
+    Raises
+    ------
+    UsageError
+        If ``chunk_frames`` is not a positive number of frames.
+
+    """
+    if chunk_frames < 1:
+        raise UsageError(f"--chunk-frames must be a positive number of frames, got {chunk_frames}")
+    return min(chunk_frames, MAX_TIME_CHUNK)
+
+
+def strings(values) -> np.ndarray:
+    """Labels as an object array (fixed-width strings warn under Zarr v3)."""
+    return np.array([str(v) for v in values], dtype=object)
+
+
+def software_attrs() -> dict:
+    """Attributes naming the software (movement's convention)."""
+    return {"source_software": "mocapflow", "source_version": __version__}
+
+
+def tracking_attrs(recording, tracker, chunk_frames: int) -> dict:
+    """Return a 2-D store's root attributes: software, recording, tracker, chunking."""
+    outputs = tracker.outputs()
+    attrs = {
+        **software_attrs(),
+        "mocapflow_format": FORMAT,
+        "ds_type": "poses" if POSITION in outputs else "frames",
+        "fps": float(recording.fps),
+        "time_unit": "frames",
+        "recording": str(recording.path),
+        "tracker": tracker.name,
+        "tracker_params": tracker.params(),
+        "chunk_frames": int(chunk_frames),
+        "time_chunk": time_chunk_for(chunk_frames),
+        "views": [v.metadata() for v in recording.views],
+        "warnings": list(recording.warnings),
+    }
+    skeleton = getattr(tracker, "skeleton", None)
+    if skeleton:
+        attrs["skeleton"] = [list(map(str, bone)) for bone in skeleton]
+    return attrs
+
+
+def tracks_template(recording, tracker, time_chunk: int) -> xr.Dataset:
+    """Build the lazy (Dask-backed, never computed) 2-D dataset a store is created from.
+
+    Parameters
+    ----------
+    recording : Recording
+        The views and their metadata.
+    tracker : Tracker
+        The tracker, whose outputs become data variables.
+    time_chunk : int
+        Zarr chunk length along ``time``.
+
+    Returns
+    -------
+    xarray.Dataset
+        Data variables full of their fill values, chunked ``(1, time_chunk, ...)``.
+
+    Raises
+    ------
+    TrackerError
+        If two outputs label one dimension differently.
+
+    """
+    import dask.array as da
+
+    from .errors import TrackerError
+
+    n_views, n_time = len(recording.views), recording.n_frames
+    coords: dict = {"view": strings(recording.names), "time": np.arange(n_time, dtype=np.int64)}
+    data_vars: dict = {}
+    for name, out in tracker.outputs().items():
+        for dim in out.dims:
+            labels = strings(out.coords[dim])
+            if dim in coords and list(coords[dim]) != list(labels):
+                raise TrackerError(
+                    f"tracker {tracker.name}: coordinate {dim!r} differs between outputs"
+                )
+            coords[dim] = labels
+        shape = (n_views, n_time, *out.frame_shape())
+        chunks = (1, time_chunk, *out.frame_shape())
+        arr = da.full(shape, out.fill, dtype=out.dtype, chunks=chunks)
+        data_vars[name] = (("view", "time", *out.dims), arr, dict(out.attrs))
+    data_vars[DECODED] = (
+        ("view", "time"),
+        da.zeros((n_views, n_time), dtype=bool, chunks=(1, time_chunk)),
+        {"description": "the frame was decoded and tracked"},
+    )
+    info = [v.info for v in recording.views]
+    coords.update(
+        video_path=("view", strings(v.path for v in recording.views)),
+        n_frames=("view", np.array([v.n_frames for v in recording.views], np.int64)),
+        fps=("view", np.array([i.fps if i else np.nan for i in info], np.float64)),
+        width=("view", np.array([i.width if i else 0 for i in info], np.int64)),
+        height=("view", np.array([i.height if i else 0 for i in info], np.int64)),
+        codec=("view", strings(i.codec if i else "" for i in info)),
+    )
+    return xr.Dataset(data_vars, coords=coords)
+
+
+def points3d(
+    tracks: xr.Dataset,
+    views: list[str],
+    position,
+    error,
+    n_views,
+    swapped,
+    attrs: dict,
+) -> xr.Dataset:
+    """Build a 3-D group from its arrays (numpy or Dask), with the 2-D store's labels.
+
+    Parameters
+    ----------
+    tracks : xarray.Dataset
+        The 2-D store, for its time, keypoint and individual labels and attributes.
+    views : list of str
+        The views triangulated.
+    position : array
+        ``(time, space, keypoint, individual)``, mm.
+    error, n_views : array
+        ``(time, keypoint, individual)``: mean reprojection error (px), views used.
+    swapped : array
+        ``(time, view, keypoint, individual)`` bool.
+    attrs : dict
+        Extra attributes (the settings).
+
+    Returns
+    -------
+    xarray.Dataset
+        Movement's 3-D schema plus ``reprojection_error``, ``n_views`` and ``lr_swapped``.
+
+    """
+    group_attrs = {
+        **software_attrs(),
+        "ds_type": "poses",
+        "fps": float(tracks.attrs.get("fps", 0) or 0),
+        "time_unit": "frames",
+        "space_unit": "mm",
+        "views": list(views),
+        **attrs,
+    }
+    if "skeleton" in tracks.attrs:
+        group_attrs["skeleton"] = tracks.attrs["skeleton"]
+    coords = {
+        "time": tracks.time.values,
+        "space": strings("xyz"),
+        "keypoint": tracks.keypoint.values,
+        "individual": tracks.individual.values,
+        "view": strings(views),
+    }
+    per_point = ("time", "keypoint", "individual")
+    return xr.Dataset(
+        {
+            POSITION: (("time", "space", "keypoint", "individual"), position, {"units": "mm"}),
+            "reprojection_error": (
+                per_point,
+                error,
+                {"units": "pixels", "description": "mean over the views used"},
+            ),
+            "n_views": (per_point, n_views, {"description": "views used"}),
+            "lr_swapped": (
+                ("time", "view", "keypoint", "individual"),
+                swapped,
+                {"description": "the view's left/right labels were swapped before triangulating"},
+            ),
+        },
+        coords=coords,
+        attrs=group_attrs,
+    )
