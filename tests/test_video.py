@@ -105,3 +105,30 @@ def test_unreadable_files_raise_one_line(tmp_path, content, message):
     with pytest.raises(VideoError, match=message) as err:
         probe(bad)
     assert str(bad) in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("degrees", [90, 180, -90])
+def test_rotated_videos_read_as_cv2_shows_them(tmp_path, degrees):
+    """A container that asks players to rotate: frames as cv2.VideoCapture returns them."""
+    import av
+
+    from conftest import moving_pattern, sequential_frames
+
+    path = tmp_path / f"rot{degrees}.mp4"
+    frames = moving_pattern(12, size=(96, 64))
+    container = av.open(str(path), "w")
+    stream = container.add_stream("libx264", rate=30)
+    stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+    stream.set_display_rotation(degrees)
+    for f in frames:
+        for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="bgr24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    oracle = sequential_frames(path)
+    info = probe(path)
+    assert (info.height, info.width) == oracle.shape[1:3]
+    assert info.rotation == degrees % 360
+    np.testing.assert_array_equal(read_frames(path, 0, 12, info=info), oracle)
+    np.testing.assert_array_equal(read_frames(path, 5, 9, info=info), oracle[5:9])

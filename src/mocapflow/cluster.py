@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+import signal
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,6 +39,7 @@ __all__ = [
     "Sizing",
     "Work",
     "WorkerSetup",
+    "dask_setup",
     "detect_resources",
     "estimate_footprint",
     "jobqueue_class",
@@ -417,6 +420,18 @@ class WorkerSetup(WorkerPlugin):
         logging.getLogger("distributed.sizeof").setLevel(logging.ERROR)
 
 
+def dask_setup(worker) -> None:
+    """Prepare a local worker process as it starts (Dask's preload hook; see start_cluster).
+
+    The worker ignores SIGINT: Ctrl-C (to the whole process group) reaches the
+    command, which closes the cluster in order and prints one line, instead of
+    every worker printing its traceback. The workers' own log is kept to errors.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+
+
 def start_cluster(sizing: Sizing, dashboard_address: str = DASHBOARD_ADDRESS):
     """Start a LocalCluster on loopback as sized, and a Client for it.
 
@@ -439,7 +454,12 @@ def start_cluster(sizing: Sizing, dashboard_address: str = DASHBOARD_ADDRESS):
     # The nanny exports pre-spawn variables before starting each worker (and each
     # replacement), which is the only way to reach glibc, which reads them at start-up.
     pre_spawn = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **MALLOC_ENV}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": pre_spawn}):
+    preload = [*dask.config.get("distributed.worker.preload", []), __name__]
+    settings = {
+        "distributed.nanny.pre-spawn-environ": pre_spawn,
+        "distributed.worker.preload": preload,
+    }
+    with dask.config.set(settings):
         cluster = LocalCluster(
             n_workers=sizing.workers,
             threads_per_worker=1,
@@ -568,17 +588,32 @@ class Session:
             self.where, self.profile = self._parent.where, self._parent.profile
         self._cluster = None
 
+    def plan(self, work: Work) -> Sizing | None:
+        """Set the work and size a local cluster for it, without starting anything.
+
+        Raises
+        ------
+        UsageError
+            If the worker count cannot work (see :func:`size_cluster`).
+
+        """
+        self.work = work
+        if self._given is not None or self.profile["type"] != "local":
+            return None
+        self.sizing = size_cluster(
+            work.n_tasks,
+            work.frame_bytes,
+            work.frames_held,
+            workers=self.workers or self.profile.get("workers"),
+            memory_limit=self.profile.get("memory_limit"),
+        )
+        return self.sizing
+
     def __enter__(self) -> Session:
         if self._given is not None:
             return self
         if self.profile["type"] == "local":
-            self.sizing = size_cluster(
-                self.work.n_tasks,
-                self.work.frame_bytes,
-                self.work.frames_held,
-                workers=self.workers or self.profile.get("workers"),
-                memory_limit=self.profile.get("memory_limit"),
-            )
+            self.plan(self.work)
             self._cluster, self.client = start_cluster(self.sizing, self.dashboard_address)
             self.where = self.sizing.reason
         else:

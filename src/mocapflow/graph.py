@@ -184,6 +184,11 @@ def points3d(
     names = [str(v) for v in tracks.view.values]
     matched = [n for n in names if n in cameras]
     missing = [n for n in names if n not in cameras]
+    if len(names) < settings.min_views:
+        raise CalibrationError(
+            f"{store}: the store holds {len(names)} view(s) ({', '.join(names)}); "
+            f"triangulation needs at least {settings.min_views} cameras seeing the same points"
+        )
     if len(matched) < settings.min_views:
         raise CalibrationError(
             f"{store}: the calibration has cameras {sorted(cameras)} but the views are "

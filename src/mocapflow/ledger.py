@@ -21,23 +21,46 @@ import hashlib
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import store as _store
 from .errors import StoreError
-from .schema import DECODED, time_chunk_for, tracking_attrs, tracks_template
+from .schema import (
+    DECODED,
+    FILTERED,
+    FORMAT,
+    POINTS3D,
+    time_chunk_for,
+    tracking_attrs,
+    tracks_template,
+)
 
 __all__ = [
     "LEDGER_GROUP",
+    "Problem",
+    "changed_videos",
+    "changes",
+    "check_whole",
     "done_chunks",
     "finalize",
     "fingerprint",
+    "freshness",
+    "group_records",
+    "is_ours",
     "mark_done",
     "now",
     "prepare",
+    "record_export",
+    "record_group",
     "remove_partial_files",
+    "root_attrs",
+    "set_attrs",
+    "source_of",
     "state",
     "summary",
+    "tracks_digest",
+    "verify",
     "video_digest",
     "view_outcomes",
 ]
@@ -46,7 +69,10 @@ logger = logging.getLogger(__name__)
 
 #: The store's own group for the ledger (a Zarr group, so Zarr tools leave it be).
 LEDGER_GROUP = "_mocapflow"
-_RECORDS = "chunks"
+_RECORDS = "chunks"  # one JSON per finished tracking task
+_GROUPS = "groups"  # one JSON per 3-D group written
+_ATTRS = "attrs.json"  # a copy of the root attributes
+_EXPORTS = "exports.json"  # which group version each export was written from
 #: Bytes of each sampled block, and how many blocks a video contributes.
 _BLOCK = 64 * 1024
 _BLOCKS = 8
@@ -156,12 +182,71 @@ def changes(old: dict, new: dict) -> list[str]:
     return out or ["the fingerprint"]
 
 
+def _dir(path: Path) -> Path:
+    return Path(path) / LEDGER_GROUP
+
+
+def _records(path: Path) -> Path:
+    return _dir(path) / _RECORDS
+
+
+def _record_file(path: Path, view_index: int, start: int, stop: int) -> Path:
+    return _records(path) / f"{view_index:05d}_{start:09d}_{stop:09d}.json"
+
+
+def _write_json(target: Path, obj) -> None:
+    """Write JSON atomically: temporary file, fsync, rename, fsync the folder."""
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
+    with open(tmp, "w") as fh:
+        json.dump(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)
+    _store.fsync_dir(target.parent)
+
+
+def _read_json(file: Path, default):
+    try:
+        return json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError):
+        return default
+
+
+def _mirror(path: Path) -> dict:
+    """Return the ledger's copy of the root attributes (it survives damage to the root)."""
+    return _read_json(_dir(path) / _ATTRS, {})
+
+
+def is_ours(path: str | Path) -> bool:
+    """Whether ``path`` is a mocapflow store, even one whose root metadata is damaged."""
+    return _store.is_store(path) or _mirror(Path(path)).get("mocapflow_format") == FORMAT
+
+
+def root_attrs(path: str | Path) -> dict:
+    """Return the root attributes, from the ledger's copy when the root metadata is damaged."""
+    try:
+        return _store.read_attrs(path)
+    except StoreError:
+        mirror = _mirror(Path(path))
+        if not mirror:
+            raise
+        return mirror
+
+
+def set_attrs(path: str | Path, **attrs) -> None:
+    """Update the root attributes and the ledger's copy of them."""
+    _store.update_attrs(path, **attrs)
+    mirror = _mirror(Path(path))
+    mirror.update(attrs)
+    _write_json(_dir(path) / _ATTRS, mirror)
+
+
 def state(path: str | Path, fp: dict) -> str:
     """Return ``new``, ``resume``, ``complete`` or ``changed`` for a store and the inputs now."""
     path = Path(path)
-    if not path.exists() or not _store.is_store(path):
+    if not path.exists() or not is_ours(path):
         return "new"
-    attrs = _store.read_attrs(path)
+    attrs = root_attrs(path)
     if not attrs.get("template_complete"):
         return "new"
     if attrs.get("fingerprint", {}).get("digest") != fp["digest"]:
@@ -169,16 +254,206 @@ def state(path: str | Path, fp: dict) -> str:
     return "complete" if attrs.get("completed") else "resume"
 
 
-def _records(path: Path) -> Path:
-    return path / LEDGER_GROUP / _RECORDS
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a store.
+
+    Attributes
+    ----------
+    where : str
+        The chunk key (``position/c/1/2/0/0/0``), array or group.
+    what : str
+        What is wrong with it.
+    task : tuple or None
+        The tracking task that wrote it, ``(view_index, start, stop)``.
+    group : str or None
+        The 3-D group it belongs to.
+
+    """
+
+    where: str
+    what: str
+    task: tuple | None = None
+    group: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}"
 
 
-def _record_file(path: Path, view_index: int, start: int, stop: int) -> Path:
-    return _records(path) / f"{view_index:05d}_{start:09d}_{stop:09d}.json"
+def _check_chunks(path: Path, chunks: dict, task=None, group=None) -> list[Problem]:
+    out = []
+    for key, want in chunks.items():
+        file = _store.chunk_path(path, key)
+        if not file.is_file():
+            out.append(Problem(key, "missing", task, group))
+        elif _store.digest(file) != want:
+            out.append(Problem(key, "damaged (its checksum differs)", task, group))
+    return out
+
+
+def verify(path: str | Path) -> list[Problem]:
+    """Check every chunk and every group of a store against the ledger.
+
+    Returns
+    -------
+    list of Problem
+        Empty when the store is whole: root and array metadata readable, every
+        chunk that a finished task or a 3-D group wrote present and unchanged.
+
+    Raises
+    ------
+    StoreError
+        If the path is not a mocapflow store at all.
+
+    """
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"{path}: no such store; check the path")
+    if not is_ours(path):
+        raise StoreError(f"{path}: not a mocapflow store")
+    problems = []
+    if not _store.is_store(path):
+        problems.append(Problem("zarr.json", "the root metadata is missing or unreadable"))
+    for name in _mirror(path).get("arrays", []):
+        if not _store.array_readable(path, name):
+            problems.append(Problem(name, "its metadata (zarr.json) is missing or unreadable"))
+    for key, record in done_chunks(path).items():
+        problems += _check_chunks(path, record.get("chunks", {}), task=key)
+    for group, record in group_records(path).items():
+        for name in record.get("arrays", []):
+            if not _store.array_readable(path, name):
+                problems.append(Problem(name, "its metadata is missing or unreadable", group=group))
+        problems += _check_chunks(path, record.get("chunks", {}), group=group)
+    return problems
+
+
+def check_whole(path: str | Path, what: str) -> None:
+    """Raise one line naming the first problem of a damaged part; do nothing if it is whole.
+
+    ``what`` is ``"tracks"`` (the root's 2-D data and metadata) or a 3-D group.
+
+    Raises
+    ------
+    StoreError
+        Naming the store, the chunk or array, and what to run.
+
+    """
+    problems = [p for p in verify(path) if p.group == (None if what == "tracks" else what)]
+    if problems:
+        more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+        fix = (
+            f"rerun mocapflow {'triangulate' if problems[0].group == 'points3d' else 'filter'}"
+            if problems[0].group
+            else "rerun mocapflow process on its recording to recompute it"
+        )
+        raise StoreError(
+            f"{path}: damaged: {problems[0]}{more}; {fix} (mocapflow verify {path} lists all)"
+        )
+
+
+def tracks_digest(path: str | Path) -> str:
+    """Digest the 2-D tracks as the ledger knows them: the inputs and every chunk written."""
+    fp = root_attrs(path).get("fingerprint", {}).get("digest", "")
+    chunks = sorted(
+        (str(k), sorted(r.get("chunks", {}).items())) for k, r in done_chunks(path).items()
+    )
+    return hashlib.sha256(json.dumps([fp, chunks]).encode()).hexdigest()
+
+
+def group_records(path: str | Path) -> dict[str, dict]:
+    """Return the record of every 3-D group written: its source, arrays and chunk digests."""
+    folder = _dir(Path(path)) / _GROUPS
+    if not folder.is_dir():
+        return {}
+    return {f.stem: _read_json(f, {}) for f in sorted(folder.glob("*.json"))}
+
+
+def record_group(path: str | Path, group: str, source: dict) -> dict:
+    """Record a 3-D group just written: what it was made from and a digest of each chunk."""
+    path = Path(path)
+    arrays = _store.group_arrays(path, group)
+    chunks = {
+        key: _store.digest(file)
+        for name in arrays
+        for key, file in _store.array_chunk_files(path, name)
+    }
+    body = {"source": source, "arrays": arrays, "chunks": chunks, "made": now()}
+    body["digest"] = hashlib.sha256(json.dumps(sorted(chunks.items())).encode()).hexdigest()
+    folder = _dir(path) / _GROUPS
+    folder.mkdir(exist_ok=True)
+    _write_json(folder / f"{group}.json", body)
+    return body
+
+
+def source_of(path: str | Path, group: str) -> dict:
+    """Return what a group made now would be made from (see :func:`freshness`)."""
+    if group == POINTS3D:
+        return {"tracks": tracks_digest(path)}
+    return {POINTS3D: group_records(path).get(POINTS3D, {}).get("digest")}
+
+
+def freshness(path: str | Path) -> dict[str, str | None]:
+    """Per 3-D group and export: None if it is up to date, else why it is stale."""
+    records = group_records(path)
+    out: dict[str, str | None] = {}
+    for group in (POINTS3D, FILTERED):
+        if group not in records:
+            continue
+        source = records[group].get("source")
+        upstream = POINTS3D if group == FILTERED else "the 2-D tracks"
+        if source != source_of(path, group) or (group == FILTERED and out.get(POINTS3D)):
+            command = "triangulate" if group == POINTS3D else "filter"
+            out[group] = f"made from {upstream} as they were before; rerun mocapflow {command}"
+        else:
+            out[group] = None
+    for file, export in _read_json(_dir(Path(path)) / _EXPORTS, {}).items():
+        group = export.get("group")
+        current = records.get(group, {}).get("digest")
+        if not Path(file).is_file():
+            continue
+        stale = export.get("source") != current or out.get(group)
+        out[file] = f"made from {group} as it was before; rerun mocapflow export" if stale else None
+    return out
+
+
+def record_export(path: str | Path, file: Path, group: str) -> None:
+    """Remember which version of a group an exported file was written from."""
+    exports = _read_json(_dir(Path(path)) / _EXPORTS, {})
+    exports[str(Path(file).resolve())] = {
+        "group": group,
+        "source": group_records(path).get(group, {}).get("digest"),
+    }
+    _write_json(_dir(Path(path)) / _EXPORTS, exports)
+
+
+def _repair(path: Path, problems: list[Problem], template, attrs: dict) -> None:
+    """Mend what a rerun can: rewrite lost metadata, forget damaged tasks (recomputed next)."""
+    if any(p.where == "zarr.json" for p in problems):
+        _store.restore_root(path, attrs)
+    lost = [p.where for p in problems if p.where in template.variables]
+    if lost:
+        _store.restore_arrays(path, template, lost)
+    tasks = {p.task for p in problems if p.task is not None}
+    for v, a, b in tasks:
+        _record_file(path, v, a, b).unlink(missing_ok=True)
+    groups = sorted({p.group for p in problems if p.group})
+    logger.warning(
+        "%s: %d problems found (%s%s); %d tasks will be recomputed%s",
+        path,
+        len(problems),
+        problems[0],
+        ", ..." if len(problems) > 1 else "",
+        len(tasks),
+        f"; {', '.join(groups)} damaged: rerun triangulate/filter" if groups else "",
+    )
 
 
 def prepare(path: str | Path, recording, tracker, chunk_frames: int, overwrite: bool) -> dict:
-    """Create the store, or check that an existing one was made from the same inputs.
+    """Create the store, or check an existing one: same inputs, whole, or mended.
+
+    A store made from the same inputs is checked against the ledger: lost
+    metadata is rewritten from the template, and tasks whose chunks are
+    missing or damaged are forgotten, so that this run recomputes exactly them.
 
     Parameters
     ----------
@@ -187,7 +462,7 @@ def prepare(path: str | Path, recording, tracker, chunk_frames: int, overwrite: 
     recording, tracker, chunk_frames
         The inputs.
     overwrite : bool
-        Replace a store made from other inputs.
+        Replace a store made from other inputs (and its 3-D groups).
 
     Returns
     -------
@@ -201,10 +476,11 @@ def prepare(path: str | Path, recording, tracker, chunk_frames: int, overwrite: 
 
     """
     path = Path(path)
-    kind = _store.check_target(path)
-    attrs = _store.read_attrs(path) if kind == "ours" else {}
+    kind = "ours" if path.exists() and is_ours(path) else _store.check_target(path)
+    attrs = root_attrs(path) if kind == "ours" else {}
     videos = [v.path for v in recording.views]
     fp = fingerprint(videos, tracker, chunk_frames, attrs.get("fingerprint"))
+    template = tracks_template(recording, tracker, time_chunk_for(chunk_frames))
     if attrs.get("template_complete") and not overwrite:
         old = attrs.get("fingerprint", {})
         if old.get("digest") != fp["digest"]:
@@ -212,31 +488,47 @@ def prepare(path: str | Path, recording, tracker, chunk_frames: int, overwrite: 
                 f"{path}: holds results from other inputs ({'; '.join(changes(old, fp))}); "
                 "rerun with --overwrite to start afresh, or choose another --out"
             )
-        if old.get("videos") != fp["videos"]:  # same content, new mtimes: remember them
-            _store.update_attrs(path, fingerprint=fp)
         if n := remove_partial_files(path):
             logger.info("%s: removed %d temporary files left by an interrupted run", path, n)
+        if problems := verify(path):
+            _repair(path, problems, template, attrs)
+        if old.get("videos") != fp["videos"]:  # same content, new mtimes: remember them
+            set_attrs(path, fingerprint=fp)
         return done_chunks(path)
-    template = tracks_template(recording, tracker, time_chunk_for(chunk_frames))
     attrs = {**tracking_attrs(recording, tracker, chunk_frames), "fingerprint": fp}
+    if kind == "ours":
+        _store.remove(path)  # --overwrite, or a template cut short
     _store.create(path, template, attrs)
     _store.require_group(path, LEDGER_GROUP)
     _records(path).mkdir(exist_ok=True)
-    _store.update_attrs(path, template_complete=True)
+    mirror = {**attrs, "mocapflow_format": FORMAT, "arrays": list(template.variables)}
+    _write_json(_dir(path) / _ATTRS, mirror)
+    set_attrs(path, template_complete=True)
     _store.fsync_dir(path)
     return {}
 
 
+def changed_videos(path: str | Path, recording) -> list[str]:
+    """Return the views whose video no longer has the content the store was made from.
+
+    Every video is read again (no digest reused), so a file replaced during a
+    run is caught even if it kept its size and modification time.
+    """
+    recorded = {v[0]: v[-1] for v in root_attrs(path).get("fingerprint", {}).get("videos", [])}
+    changed = []
+    for view in recording.views:
+        try:
+            now_digest = video_digest(view.path)
+        except OSError:
+            now_digest = ""
+        if view.name in recorded and recorded[view.name] != now_digest:
+            changed.append(view.name)
+    return changed
+
+
 def mark_done(path: str | Path, view_index: int, start: int, stop: int, record: dict) -> None:
     """Record a task as done: write its JSON atomically (temp file, fsync, rename)."""
-    target = _record_file(Path(path), view_index, start, stop)
-    tmp = target.with_suffix(f".tmp{os.getpid()}")
-    with open(tmp, "w") as fh:
-        json.dump(record, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
-    _store.fsync_dir(target.parent)
+    _write_json(_record_file(Path(path), view_index, start, stop), record)
 
 
 def remove_partial_files(path: str | Path) -> int:
@@ -245,7 +537,7 @@ def remove_partial_files(path: str | Path) -> int:
     for f in Path(path).rglob("*.partial"):
         f.unlink(missing_ok=True)
         n += 1
-    for f in _records(Path(path)).glob("*.tmp*"):
+    for f in _dir(Path(path)).rglob("*.tmp*"):
         f.unlink(missing_ok=True)
         n += 1
     return n
@@ -297,7 +589,7 @@ def view_outcomes(recording, records: dict) -> dict:
 
 def finalize(path: str | Path, views: dict[str, dict], completed: bool) -> None:
     """Record each view's outcome and the end of the run."""
-    _store.update_attrs(path, view_status=views, completed=completed, end_time=now())
+    set_attrs(path, view_status=views, completed=completed, end_time=now())
 
 
 def summary(path: str | Path) -> dict:
@@ -308,7 +600,9 @@ def summary(path: str | Path) -> dict:
     dict
         ``attrs`` (run facts); ``views``: per view the frames, size, codec,
         status, decoded frames and the percentage of frames with a detection;
-        ``groups``: per 3-D group, :func:`mocapflow.quality.points_summary`.
+        ``groups``: per 3-D group, :func:`mocapflow.quality.points_summary`;
+        ``problems`` (see :func:`verify`) and ``stale`` (see :func:`freshness`).
+        Damaged parts are named, never read.
 
     """
     import numpy as np
@@ -316,31 +610,40 @@ def summary(path: str | Path) -> dict:
     from .quality import points_summary
     from .schema import GROUPS_3D
 
-    ds = _store.open_tracks(path)
-    attrs = dict(ds.attrs)
+    problems = verify(path)
+    damaged = {p.group for p in problems}
+    attrs = root_attrs(path)
     status = attrs.get("view_status", {})
-    detect_var = next((v for v in ("confidence", "position") if v in ds), None)
     views = []
-    for i, name in enumerate(ds.view.values):
-        name = str(name)
-        n = int(ds.n_frames.values[i])
-        row = {
-            "view": name,
-            "frames": n,
-            "size": f"{int(ds.width.values[i])}x{int(ds.height.values[i])}",
-            "codec": str(ds.codec.values[i]),
-            "decoded": int(ds[DECODED].isel(view=i).sum()),
-            "status": status.get(name, {}).get("status", "incomplete"),
-            "error": status.get(name, {}).get("error"),
-        }
-        if detect_var and n:
-            values = ds[detect_var].isel(view=i, time=slice(0, n)).values
-            found = np.isfinite(values).reshape(n, -1).any(axis=1)
-            row["detected_pct"] = 100.0 * float(found.mean())
-        views.append(row)
+    if None not in damaged:
+        ds = _store.open_tracks(path)
+        detect_var = next((v for v in ("confidence", "position") if v in ds), None)
+        for i, name in enumerate(ds.view.values):
+            name = str(name)
+            n = int(ds.n_frames.values[i])
+            row = {
+                "view": name,
+                "frames": n,
+                "size": f"{int(ds.width.values[i])}x{int(ds.height.values[i])}",
+                "codec": str(ds.codec.values[i]),
+                "decoded": int(ds[DECODED].isel(view=i).sum()),
+                "status": status.get(name, {}).get("status", "incomplete"),
+                "error": status.get(name, {}).get("error"),
+            }
+            if detect_var and n:
+                values = ds[detect_var].isel(view=i, time=slice(0, n)).values
+                found = np.isfinite(values).reshape(n, -1).any(axis=1)
+                row["detected_pct"] = 100.0 * float(found.mean())
+            views.append(row)
     groups = {
         g: points_summary(_store.open_group(path, g))
         for g in reversed(GROUPS_3D)
-        if _store.has_group(path, g)
+        if g not in damaged and _store.has_group(path, g)
     }
-    return {"attrs": attrs, "views": views, "groups": groups}
+    return {
+        "attrs": attrs,
+        "views": views,
+        "groups": groups,
+        "problems": problems,
+        "stale": {k: v for k, v in freshness(path).items() if v},
+    }

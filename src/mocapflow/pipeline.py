@@ -21,6 +21,7 @@ from .graph import as_recording, plan
 from .runner import RunResult, filter_store, process, triangulate_store
 from .schema import (
     BATCH_FRAMES,
+    DEFAULT_CHUNK_FRAMES,
     DEFAULT_TRACKER,
     FILTERED,
     GROUPS_3D,
@@ -169,12 +170,17 @@ def export_store(
         raise StoreError(
             f"{store}: no 3-D points ({' or '.join(groups)}); run mocapflow triangulate first"
         )
+    ledger.check_whole(store, found)
+    if stale := ledger.freshness(store).get(found):
+        logger.warning("%s/%s is stale: %s", store, found, stale)
     ds = _store.open_group(store, found).load()
     folder = Path(out_dir) if out_dir else store.parent
     folder.mkdir(parents=True, exist_ok=True)
-    return [
-        export(ds, folder / f"{store.stem}.{found}.{fmt}", fmt) for fmt in dict.fromkeys(formats)
-    ]
+    written = []
+    for fmt in dict.fromkeys(formats):
+        written.append(export(ds, folder / f"{store.stem}.{found}.{fmt}", fmt))
+        ledger.record_export(store, written[-1], found)
+    return written
 
 
 @dataclass
@@ -210,6 +216,7 @@ def run_pipeline(
     calibration_recording: str | Path | None = None,
     tracker: str = DEFAULT_TRACKER,
     tracker_params: dict | None = None,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     out: str | Path | None = None,
     board: dict | None = None,
     triangulation: TriangulationSettings | None = None,
@@ -238,6 +245,8 @@ def run_pipeline(
         The 2-D tracker.
     tracker_params : dict, optional
         Its parameters.
+    chunk_frames : int
+        Target frames per tracking task.
     out : path, optional
         The store; default ``RECORDING/mocapflow.zarr``.
     board : dict, optional
@@ -273,7 +282,7 @@ def run_pipeline(
         cameras, _ = read_calibration(calibration)
     rec = as_recording(recording)
     biggest = max((v.info.width * v.info.height * 3 for v in rec.ok_views), default=0)
-    work = Work(len(plan(rec)), biggest, BATCH_FRAMES)  # tracking is the largest stage
+    work = Work(len(plan(rec, chunk_frames)), biggest, BATCH_FRAMES)  # the largest stage
     session = Session(
         work,
         cluster=cluster,
@@ -288,7 +297,15 @@ def run_pipeline(
         if calibration_recording is not None:
             fit, calibration = calibrate(calibration_recording, board=board, client=session, **run)
             cameras = {c.name: c for c in fit.cameras}
-        tracking = process(rec, tracker, out, tracker_params=tracker_params, client=session, **run)
+        tracking = process(
+            rec,
+            tracker,
+            out,
+            tracker_params=tracker_params,
+            chunk_frames=chunk_frames,
+            client=session,
+            **run,
+        )
         triangulate_store(tracking.store, cameras, triangulation, client=session)
         filter_store(tracking.store, filtering, client=session)
     exports = export_store(tracking.store, formats) if formats else []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ import xarray as xr
 from . import graph, ledger, schema
 from . import store as _store
 from .cluster import Session, Work
-from .errors import RecordingError, StoreBusyError, StoreError
+from .errors import RecordingError, StoreBusyError, StoreError, UsageError
 from .recording import Recording
 from .schema import (
     DEFAULT_CHUNK_FRAMES,
@@ -34,11 +35,12 @@ from .schema import (
     FilterSettings,
     TriangulationSettings,
 )
-from .tasks import ChunkSpec, plan_chunks
+from .tasks import FATAL_ERRNOS, ChunkSpec, plan_chunks
 from .trackers import Tracker, get_tracker, warmup_of
 
 __all__ = [
     "RunResult",
+    "check_outputs",
     "filter_store",
     "lock_path",
     "process",
@@ -236,8 +238,11 @@ def process(
         dashboard_address=dashboard_address,
     )
     rec, specs = _planned(recording, trk, chunk_frames)
+    biggest = max(v.info.width * v.info.height * 3 for v in rec.ok_views)
+    session.plan(Work(len(specs), biggest))  # refuse a worker count that cannot work, now
     store = Path(out) if out is not None else rec.path / STORE_NAME
-    with store_lock(store):
+    check_outputs(store, report_path(store), lock_path(store))
+    with store_lock(store), _fatal_as_one_line(store):
         done = ledger.prepare(store, rec, trk, chunk_frames, overwrite)
         todo = [s for s in specs if s.key not in done]
         records = {k: r for k, r in done.items() if k in {s.key for s in specs}}
@@ -250,11 +255,12 @@ def process(
         )
         start = {"n_tasks": len(specs), "todo": len(todo), "store": store}
         rpath = report_path(store) if report and todo else None
+        dashboard = None
         if todo:
-            biggest = max(v.info.width * v.info.height * 3 for v in rec.ok_views)
             session.work = Work(len(todo), biggest)
             with session:
-                _store.update_attrs(
+                dashboard = session.dashboard
+                ledger.set_attrs(
                     store, cluster=session.describe(), start_time=ledger.now(), completed=False
                 )
                 if on_event:
@@ -269,6 +275,14 @@ def process(
         failed = [records[s.key] for s in todo if records[s.key]["status"] == "failed"]
         views = ledger.view_outcomes(rec, records)
         completed = all(s.key in records and records[s.key]["status"] != "failed" for s in specs)
+        for name in ledger.changed_videos(store, rec):
+            view = next(v for v in rec.views if v.name == name)
+            views[name].update(
+                status="failed",
+                error=f"{view.path}: the video changed during the run, so its frames mix the "
+                "old file and the new; rerun with --overwrite to track the new one",
+            )
+            completed = False
         ledger.finalize(store, views, completed)
     return RunResult(
         store=store,
@@ -278,23 +292,79 @@ def process(
         skipped=len(specs) - len(todo),
         failed_tasks=failed,
         sizing=session.sizing.to_dict() if session.sizing else None,
-        dashboard=session.dashboard if todo else None,
+        dashboard=dashboard,
         report=rpath,
         seconds=time.perf_counter() - t0,
     )
 
 
+@contextlib.contextmanager
+def _report(rpath: Path | None):
+    """Save the performance report, whole or not at all (written aside, then renamed)."""
+    if rpath is None:
+        yield
+        return
+    from distributed import performance_report
+
+    tmp = rpath.with_name(rpath.name + ".partial")
+    try:
+        with performance_report(filename=str(tmp), mode="inline"):
+            yield
+        os.replace(tmp, rpath)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _free_space(path: Path) -> str:
+    for folder in [path, *path.parents]:
+        if folder.exists():
+            return f"{shutil.disk_usage(folder).free / 2**20:.0f} MiB free"
+    return "free space unknown"
+
+
+@contextlib.contextmanager
+def _fatal_as_one_line(store: Path):
+    """Turn a full or read-only disk into one line naming the store; the rerun resumes."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in FATAL_ERRNOS:
+            raise
+        raise StoreError(
+            f"{store}: cannot write: {os.strerror(exc.errno)} ({_free_space(store)}); "
+            "make room (or make it writable) and rerun to resume"
+        ) from None
+
+
+def check_outputs(*paths: Path) -> None:
+    """Refuse output paths the file system cannot hold, before any work starts.
+
+    Raises
+    ------
+    UsageError
+        If a name is longer than its folder's file system allows.
+
+    """
+    for path in paths:
+        folder = next((p for p in Path(path).absolute().parents if p.exists()), Path("/"))
+        try:
+            limit = os.pathconf(folder, "PC_NAME_MAX")
+        except (OSError, ValueError):
+            limit = 255
+        for part in Path(path).absolute().relative_to(folder).parts:
+            if len(os.fsencode(part)) > limit:
+                raise UsageError(
+                    f"{path}: the name {part[:40]}... is {len(os.fsencode(part))} bytes, more "
+                    f"than the {limit} its file system allows; choose a shorter --out"
+                )
+
+
 def _compute_tasks(client, todo, trk, store, time_chunk, retries, rpath, on_event) -> dict:
     """Compute the write tasks, recording each as it finishes; a task that raised is failed."""
-    from distributed import as_completed, performance_report
+    from distributed import as_completed
 
-    report = (
-        performance_report(filename=str(rpath), mode="inline")
-        if rpath
-        else contextlib.nullcontext()
-    )
     records = {}
-    with report:
+    with _report(rpath):
         futures = client.compute(graph.write_tasks(todo, trk, store, time_chunk), retries=retries)
         index = {f.key: s for f, s in zip(futures, todo, strict=True)}
         for fut in as_completed(futures):
@@ -313,6 +383,9 @@ def _compute_tasks(client, todo, trk, store, time_chunk, retries, rpath, on_even
                     f"{type(exc).__name__}: {exc}",
                 }
                 logger.info("%s", record["error"])
+            if record["status"] == "fatal":  # a retry cannot mend it: stop everything
+                client.cancel(futures)
+                raise OSError(record["errno"], record["error"])
             records[spec.key] = record
             if on_event:
                 on_event("chunk", record)
@@ -320,11 +393,17 @@ def _compute_tasks(client, todo, trk, store, time_chunk, retries, rpath, on_even
 
 
 def _write_group(session: Session, n_tasks: int, lazy: xr.Dataset, store, group: str) -> xr.Dataset:
-    """Compute a lazy 3-D dataset into a group of the store, on the session's cluster."""
+    """Compute a lazy 3-D dataset into a group of the store, and record it in the ledger.
+
+    The group records what it was made from (see :func:`mocapflow.ledger.freshness`)
+    and a digest of every chunk (see :func:`mocapflow.ledger.verify`).
+    """
+    source = ledger.source_of(store, group)
     delayed = _store.write_group(lazy, store, group)
     session.work = Work(n_tasks, 0)
-    with session:
+    with _fatal_as_one_line(Path(store)), session:
         session.client.compute(delayed, sync=True)
+        ledger.record_group(store, group, source)
     return _store.open_group(store, group)
 
 
@@ -360,11 +439,12 @@ def triangulate_store(
     """
     settings = settings or TriangulationSettings()
     session = Session(Work(1), client=client, cluster=cluster, cluster_config=cluster_config)
+    ledger.check_whole(store, "tracks")
     tracks = _store.open_tracks(store)
     if schema.POSITION not in tracks or schema.CONFIDENCE not in tracks:
         raise StoreError(
             f"{store}: holds no 2-D points ({tracks.attrs.get('tracker')} tracks "
-            f"{', '.join(map(str, tracks.data_vars))}); process it with a point tracker "
+            f"{', '.join(sorted(map(str, tracks.data_vars)))}); process it with a point tracker "
             "(markers, charuco, mediapipe) first"
         )
     lazy = graph.points3d(store, tracks, cameras, settings)
@@ -400,6 +480,9 @@ def filter_store(
     session = Session(Work(1), client=client, cluster=cluster, cluster_config=cluster_config)
     if not _store.has_group(store, POINTS3D):
         raise StoreError(f"{store}: no points3d group; run mocapflow triangulate first")
+    ledger.check_whole(store, POINTS3D)
+    if stale := ledger.freshness(store).get(POINTS3D):
+        logger.warning("%s/%s is stale: %s", store, POINTS3D, stale)
     points = _store.open_group(store, POINTS3D)
     lazy = graph.smoothed(points, settings)
     return _write_group(session, len(lazy.position.data.chunks[2]), lazy, store, FILTERED)

@@ -23,11 +23,16 @@ from .errors import StoreError
 from .schema import DECODED, FORMAT
 
 __all__ = [
+    "array_chunk_files",
+    "array_readable",
     "check_region",
     "check_target",
     "chunk_files",
+    "chunk_path",
     "create",
     "delete_group",
+    "digest",
+    "group_arrays",
     "fsync_dir",
     "group_attrs",
     "has_group",
@@ -35,7 +40,10 @@ __all__ = [
     "open_group",
     "open_tracks",
     "read_attrs",
+    "remove",
     "require_group",
+    "restore_arrays",
+    "restore_root",
     "update_attrs",
     "write_group",
     "write_region",
@@ -125,7 +133,7 @@ def create(path: str | Path, template: xr.Dataset, attrs: dict) -> None:
     """
     path = Path(path)
     if check_target(path) == "ours":
-        shutil.rmtree(path)
+        remove(path)
     elif path.exists():
         path.rmdir()
     ds = template.copy()
@@ -133,6 +141,11 @@ def create(path: str | Path, template: xr.Dataset, attrs: dict) -> None:
     ds.attrs.update(mocapflow_format=FORMAT, completed=False, template_complete=False)
     zarr.open_group(str(path), mode="w-", zarr_format=3, attributes=dict(ds.attrs))
     ds.to_zarr(str(path), mode="a", compute=False, consolidated=False, zarr_format=3)
+
+
+def remove(path: str | Path) -> None:
+    """Delete a store and everything in it."""
+    shutil.rmtree(path)
 
 
 def check_region(time_chunk: int, start: int, stop: int, view_end: int) -> None:
@@ -174,6 +187,69 @@ def chunk_files(path: str | Path, name: str, view_index: int, start: int, stop: 
         key = arr.metadata.encode_chunk_key((view_index, t, *rest))
         out.append((f"{name}/{key}", root / store_path.path / key))
     return out
+
+
+def chunk_path(path: str | Path, key: str) -> Path:
+    """Return the file of a chunk key (``<array>/<zarr's chunk key>``) in a local store."""
+    return Path(zarr.storage.LocalStore(str(path)).root) / key
+
+
+def array_chunk_files(path: str | Path, name: str) -> list[tuple[str, Path]]:
+    """Return ``(key, file)`` of every chunk of one array (of any group) that exists on disk."""
+    import itertools
+
+    arr = _array(path, name)
+    grid = arr.metadata.chunk_grid.chunk_shape
+    counts = [-(-n // c) for n, c in zip(arr.shape, grid, strict=True)]
+    out = []
+    for coords in itertools.product(*(range(n) for n in counts)):
+        key = f"{name}/{arr.metadata.encode_chunk_key(coords)}"
+        file = chunk_path(path, key)
+        if file.is_file():
+            out.append((key, file))
+    return out
+
+
+def group_arrays(path: str | Path, group: str) -> list[str]:
+    """Return the paths (``group/name``) of a group's arrays."""
+    g = zarr.open_group(str(path), path=group, mode="r", zarr_format=3)
+    return [f"{group}/{name}" for name in g.array_keys()]
+
+
+def digest(file: Path) -> str:
+    """Return the BLAKE2b digest of a file's bytes, as the ledger records chunks."""
+    return hashlib.blake2b(file.read_bytes(), digest_size=16).hexdigest()
+
+
+def restore_root(path: str | Path, attrs: dict) -> None:
+    """Rewrite a damaged root group's metadata with ``attrs``; its arrays are not touched."""
+    chunk_path(path, "zarr.json").unlink(missing_ok=True)
+    zarr.open_group(str(path), mode="a", zarr_format=3, attributes=attrs)
+
+
+def restore_arrays(path: str | Path, template: xr.Dataset, names: list[str]) -> None:
+    """Rewrite the metadata of arrays whose ``zarr.json`` is gone, from the template.
+
+    Their chunk files stay where they are; the ledger checks them afterwards.
+    """
+    import warnings
+
+    attrs = read_attrs(path)  # xarray rewrites the root's attributes: keep them
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zarr warns about the folders it no longer knows
+        template[names].to_zarr(
+            str(path), mode="a", compute=False, consolidated=False, zarr_format=3
+        )
+    update_attrs(path, **attrs)
+
+
+def array_readable(path: str | Path, name: str) -> bool:
+    """Whether an array's metadata is there and parses."""
+    try:
+        _array(path, name)
+        return True
+    except Exception:  # missing or garbled metadata: zarr raises several types
+        return False
 
 
 def write_region(
@@ -223,7 +299,7 @@ def write_region(
                     os.fsync(fh.fileno())
             except FileNotFoundError:
                 continue  # all fill values: zarr writes no chunk
-            sums[key] = hashlib.blake2b(body, digest_size=16).hexdigest()
+            sums[key] = hashlib.blake2b(body, digest_size=16).hexdigest()  # as digest() does
             fsync_dir(file.parent)
     return sums
 

@@ -10,6 +10,7 @@ worker holds a batch of frames, never a whole chunk.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import time
@@ -28,6 +29,9 @@ from .video import iter_range
 __all__ = ["ChunkSpec", "plan_chunks", "run_chunk", "track_chunk"]
 
 logger = logging.getLogger(__name__)
+
+#: Errors a retry cannot mend (full disk, quota, read-only): the run stops at once.
+FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 @dataclass(frozen=True)
@@ -292,13 +296,19 @@ def run_chunk(spec: ChunkSpec, tracker: Tracker, store_path: str, time_chunk: in
     if out["n_decoded"] == 0 and out["error"]:
         record.update(status="failed", seconds=time.perf_counter() - t0)
         return record  # the client reports it
-    sums = _store.write_region(
-        store_path, spec.view_index, spec.start, out["arrays"], out["decoded"]
-    )
-    record.update(
-        status="ok" if out["error"] is None else "partial",
-        seconds=time.perf_counter() - t0,
-        chunks=sums,
-    )
-    ledger.mark_done(store_path, *spec.key, record)
+    try:
+        sums = _store.write_region(
+            store_path, spec.view_index, spec.start, out["arrays"], out["decoded"]
+        )
+        record.update(
+            status="ok" if out["error"] is None else "partial",
+            seconds=time.perf_counter() - t0,
+            chunks=sums,
+        )
+        ledger.mark_done(store_path, *spec.key, record)
+    except OSError as exc:
+        if exc.errno not in FATAL_ERRNOS:
+            raise
+        # Retrying cannot mend a full or read-only disk: tell the client at once.
+        record.update(status="fatal", errno=exc.errno, error=f"{store_path}: {exc.strerror}")
     return record

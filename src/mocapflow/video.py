@@ -1,7 +1,8 @@
 """Probe videos and read exact frame ranges.
 
 Frames are decoded with PyAV and converted to BGR by FFmpeg's swscale, which
-gives pixel-identical frames to ``cv2.VideoCapture``'s sequential read.
+gives pixel-identical frames to ``cv2.VideoCapture``'s sequential read; a
+video whose container asks players to rotate it is turned as OpenCV turns it.
 
 A range read seeks to the keyframe at or before the first wanted frame and
 decodes forward, keeping frames by presentation timestamp. The timestamps of
@@ -20,6 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from .errors import UsageError, VideoError
@@ -55,7 +57,7 @@ class VideoInfo:
     fps : float
         Average frame rate.
     width, height : int
-        Frame size in pixels.
+        Frame size in pixels, as displayed (after the rotation).
     codec : str
         FFmpeg codec name, e.g. ``"h264"``.
     pts : numpy.ndarray
@@ -64,6 +66,10 @@ class VideoInfo:
         Indices of the keyframes (frames a decoder can start from).
     reported_frames : int
         The frame count the container claims (0 when it claims none).
+    expected_frames : int
+        The frames the video should hold: the index's count for MP4/MOV.
+    rotation : int
+        Display rotation, counter-clockwise degrees; frames are turned by it.
 
     """
 
@@ -77,6 +83,7 @@ class VideoInfo:
     keyframes: np.ndarray = field(repr=False, compare=False)
     reported_frames: int = 0
     expected_frames: int = 0
+    rotation: int = 0
 
     @property
     def truncated(self) -> bool:
@@ -99,6 +106,7 @@ class VideoInfo:
             "codec": self.codec,
             "reported_frames": self.reported_frames,
             "expected_frames": self.expected_frames,
+            "rotation": self.rotation,
         }
 
 
@@ -181,6 +189,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         width, height, codec = int(ctx.width), int(ctx.height), str(ctx.name)
         reported = int(stream.frames or 0)
         indexed = bool({"mov", "mp4"} & set(container.format.name.split(",")))
+        rotation = _rotation_of(container, stream)
+        if rotation in (90, 270):
+            width, height = height, width  # as displayed, and as cv2.VideoCapture returns it
     finally:
         container.close()
     if n_none:
@@ -208,7 +219,29 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         keyframes=keyframes.astype(np.int64),
         reported_frames=reported,
         expected_frames=max(len(pts), reported) if indexed else len(pts),
+        rotation=rotation,
     )
+
+
+#: A frame's display rotation (counter-clockwise degrees) -> the turn cv2.VideoCapture applies.
+_TURNS = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
+
+
+def _rotation_of(container, stream) -> int:
+    """Return the display rotation players apply to a video (0, 90, 180 or 270)."""
+    container.seek(0, stream=stream)
+    try:
+        frame = next(container.decode(stream))
+    except (StopIteration, av.error.FFmpegError):
+        return 0
+    return int(round(getattr(frame, "rotation", 0) or 0)) % 360
+
+
+def _displayed(frame: av.VideoFrame, pixel_format: str) -> np.ndarray:
+    """Convert a decoded frame, turned as players (and cv2.VideoCapture) show it."""
+    arr = frame.to_ndarray(format=pixel_format)
+    turn = _TURNS.get(int(round(frame.rotation or 0)) % 360)
+    return arr if turn is None else cv2.rotate(arr, turn)
 
 
 def iter_range(
@@ -281,7 +314,7 @@ def iter_range(
                 first = False
                 if ts is None or ts < start_pts:
                     continue
-                yield frame.to_ndarray(format=pixel_format)
+                yield _displayed(frame, pixel_format)
                 n += 1
                 if n == want:
                     return

@@ -18,7 +18,43 @@ import tomli_w
 from ..errors import CalibrationError
 from .camera import Camera
 
-__all__ = ["read_calibration", "read_qca", "read_toml", "write_toml"]
+__all__ = ["check_camera", "read_calibration", "read_qca", "read_toml", "write_toml"]
+
+
+def check_camera(cam: Camera, path: str | Path) -> None:
+    """Refuse a camera with non-finite or impossible values, naming the file and the camera.
+
+    Raises
+    ------
+    CalibrationError
+        If a value is NaN or infinite, a focal length or the image size is not
+        positive, or the intrinsic matrix is not upper triangular with a last row
+        of ``0 0 1``.
+
+    """
+    where = f"{path}: camera {cam.name}"
+    for field_name in ("matrix", "distortions", "rotation", "translation"):
+        value = np.asarray(getattr(cam, field_name), float)
+        if not np.isfinite(value).all():
+            raise CalibrationError(
+                f"{where}: its {field_name} holds NaN or infinite values; recalibrate"
+            )
+    m = np.asarray(cam.matrix, float)
+    if m[0, 0] <= 0 or m[1, 1] <= 0:
+        raise CalibrationError(
+            f"{where}: focal lengths must be positive, got {m[0, 0]:g}, {m[1, 1]:g}"
+        )
+    if not np.allclose(m[2], [0, 0, 1]) or m[1, 0] != 0:
+        raise CalibrationError(f"{where}: its matrix is not an intrinsic matrix (last row 0 0 1)")
+    if min(cam.size) <= 0:
+        raise CalibrationError(f"{where}: its image size {cam.size} is not positive")
+
+
+def _check_rotation(rot: np.ndarray, where: str) -> None:
+    if not np.isfinite(rot).all() or not np.allclose(rot @ rot.T, np.eye(3), atol=1e-3):
+        raise CalibrationError(f"{where}: its rotation is not a rotation matrix; recalibrate")
+    if np.linalg.det(rot) < 0:
+        raise CalibrationError(f"{where}: its rotation is a reflection (determinant -1)")
 
 
 def write_toml(path: str | Path, cameras: list[Camera], metadata: dict | None = None) -> Path:
@@ -113,6 +149,7 @@ def read_qca(path: str | Path) -> dict[str, Camera]:
                 int(float(fov["bottom"]) - top + 1),
             )
             rows = np.array([[float(tr[f"r{i}{j}"]) for j in (1, 2, 3)] for i in (1, 2, 3)])
+            _check_rotation(rows, f"{path}: camera {name}")
             position = np.array([float(tr[k]) for k in "xyz"])
             rot = flip @ rows
             matrix = np.array(
@@ -133,6 +170,7 @@ def read_qca(path: str | Path) -> dict[str, Camera]:
         cameras[name] = Camera(
             name, size, matrix, np.array(dist), cv2.Rodrigues(rot)[0].ravel(), -rot @ position
         )
+        check_camera(cameras[name], path)
     if not cameras:
         raise CalibrationError(f"{path}: no <camera> entries found")
     return {k: cameras[k] for k in sorted(cameras, key=natural_key)}
@@ -170,4 +208,6 @@ def read_calibration(path: str | Path) -> tuple[dict[str, Camera], dict]:
         raise CalibrationError(f"{path}: not a valid calibration TOML ({exc})") from exc
     if not cameras:
         raise CalibrationError(f"{path}: no camera tables ([cam_N] with name and matrix) found")
+    for cam in cameras.values():
+        check_camera(cam, path)
     return cameras, meta

@@ -97,8 +97,12 @@ def main(
     signal.signal(signal.SIGTERM, _terminate)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread: unwinds like Ctrl-C (clusters close, stores resume)."""
+
+
 def _terminate(signum, frame) -> None:
-    raise KeyboardInterrupt  # unwinds like Ctrl-C: clusters close, the store stays resumable
+    raise _Terminated
 
 
 @contextmanager
@@ -113,9 +117,10 @@ def errors():
             raise
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        err.print("interrupted; rerun the same command to resume", highlight=False)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        what, code = ("terminated", 143) if isinstance(exc, _Terminated) else ("interrupted", 130)
+        err.print(f"{what}; rerun the same command to resume", highlight=False)
+        raise typer.Exit(code) from None
     except Exception as exc:
         if STATE["debug"]:
             raise

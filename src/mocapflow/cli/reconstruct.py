@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..schema import DEFAULT_TRACKER, FILTERED, POINTS3D
+from ..schema import DEFAULT_CHUNK_FRAMES, DEFAULT_TRACKER, FILTERED, POINTS3D
 from . import options as opt
 from .app import app, errors, out
 from .options import ALL_FORMATS, FILTER, TRIANGULATION
@@ -132,6 +132,7 @@ def run_cmd(
     ] = None,
     tracker: opt.Tracker = DEFAULT_TRACKER,
     param: opt.Params = None,
+    chunk_frames: opt.ChunkFrames = DEFAULT_CHUNK_FRAMES,
     out_: opt.Out = None,
     board: Annotated[list[str] | None, typer.Option("--board", "-b", help=opt.BOARD_HELP)] = None,
     min_views: opt.MinViews = TRIANGULATION.min_views,
@@ -159,6 +160,7 @@ def run_cmd(
             calibration_recording=calibration_recording,
             tracker=tracker,
             tracker_params=opt.params(param),
+            chunk_frames=chunk_frames,
             out=out_,
             board=opt.params(board),
             triangulation=opt.triangulation_settings(min_views, min_confidence, max_error, swap_lr),

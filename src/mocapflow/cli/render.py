@@ -21,6 +21,7 @@ from .app import err, out
 
 __all__ = [
     "print_calibration",
+    "print_problems",
     "print_info",
     "print_result",
     "print_summary",
@@ -95,7 +96,7 @@ def tracking_progress(label: str = "tracking"):
 def print_result(result) -> None:
     """Print the per-view table of a tracking run, and where its outputs are."""
     table = Table(title=f"{result.store}", title_justify="left")
-    for col in ("view", "status", "frames", "decoded", "note"):
+    for col in ("view", "status", "frames", "decoded"):
         table.add_column(col)
     colours = {"ok": "green", "partial": "yellow", "failed": "red"}
     for name, v in result.views.items():
@@ -104,9 +105,11 @@ def print_result(result) -> None:
             f"[{colours[v['status']]}]{v['status']}[/]",
             str(v["n_frames"]),
             str(v["n_decoded"]),
-            escape(v["error"] or ""),
         )
     out.print(table)
+    for name, v in result.views.items():  # whole lines: paths and messages never wrap in a cell
+        if v["error"]:
+            out.print(f"[{colours[v['status']]}]{name}:[/] {escape(v['error'])}", highlight=False)
     out.print(
         f"{result.computed} chunks computed, {result.skipped} skipped, "
         f"{len(result.failed_tasks)} failed, in {result.seconds:.1f} s"
@@ -183,9 +186,29 @@ def print_info(store, s: dict) -> None:
         "cluster": cluster.get("reason", "-"),
         "started": attrs.get("start_time", "-"),
         "ended": attrs.get("end_time", "-"),
-        "complete": "yes" if attrs.get("completed") else "no (rerun the same command to resume)",
+        "complete": "no: damaged (see below)"
+        if s["problems"]
+        else "yes"
+        if attrs.get("completed")
+        else "no (rerun the same command to resume)",
         "software": f"{attrs.get('source_software')} {attrs.get('source_version')}",
     }
     for k, v in facts.items():
         out.print(f"[bold]{k:>9}[/]: {escape(str(v))}", highlight=False)
     print_summary({"views": [], "groups": s["groups"]})
+    for name, why in s["stale"].items():
+        out.print(f"[yellow]stale:[/] {escape(name)}: {escape(why)}", highlight=False)
+    print_problems(store, s["problems"])
+
+
+def print_problems(store, problems: list) -> None:
+    """Name every damaged or missing part of a store, and the fix."""
+    for p in problems[:20]:
+        out.print(f"[red]damaged:[/] {escape(str(p))}", highlight=False)
+    if len(problems) > 20:
+        out.print(f"[red]damaged:[/] ... and {len(problems) - 20} more", highlight=False)
+    if problems:
+        fixes = ["mocapflow process on its recording recomputes the 2-D chunks"]
+        if any(p.group for p in problems):
+            fixes.append("mocapflow triangulate / filter rewrite the 3-D groups")
+        out.print(f"{len(problems)} problems in {store}; " + "; ".join(fixes), highlight=False)

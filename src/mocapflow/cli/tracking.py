@@ -100,6 +100,20 @@ def info_cmd(store: Annotated[Path, typer.Argument(help="A mocapflow Zarr store.
     print_info(store, s)
 
 
+@app.command("verify")
+def verify_cmd(store: Annotated[Path, typer.Argument(help="A mocapflow Zarr store.")]) -> None:
+    """Check every chunk and group of a store against its ledger; name what is damaged."""
+    from ..ledger import verify
+    from .render import print_problems
+
+    with errors():
+        problems = verify(store)
+    if not problems:
+        out.print(f"{store}: every chunk and group is whole")
+    print_problems(store, problems)
+    raise typer.Exit(1 if problems else 0)
+
+
 @app.command("synth")
 def synth_cmd(
     out_dir: Annotated[Path, typer.Argument(help="Folder to create.")],
