@@ -41,7 +41,7 @@ def _naive(store: Path) -> tuple[np.ndarray, np.ndarray]:
     ds = xr.open_zarr(store, consolidated=False)
     cameras, _ = read_calibration(CALIBRATION)
     cams = CameraSet.from_cameras([cameras[str(v)] for v in ds.view.values])
-    xyz, err, _, _ = triangulate_frames(
+    xyz, err, *_ = triangulate_frames(
         ds.position.values, cams, ds.confidence.values, swap_lr=False, min_confidence=0.5
     )
     return xyz, err

@@ -10,7 +10,7 @@ def test_ground_truth_and_calibration_agree(markers_recording):
     gt = xr.open_zarr(markers_recording / "ground_truth.zarr", consolidated=False)
     assert gt.position.dims == ("time", "space", "keypoint", "individual")
     assert list(gt.space.values) == ["x", "y", "z"] and gt.position.shape == (90, 3, 6, 1)
-    cams, _ = read_toml(markers_recording / "calibration.toml")
+    cams, _ = read_toml(markers_recording / "true_calibration.toml")
     assert list(cams) == ["cam1", "cam2", "cam3", "cam4"]
     pts = gt.position.values[:, :, :, 0].transpose(0, 2, 1)  # (time, K, 3)
     for c, name in enumerate(gt.view.values):
@@ -34,7 +34,7 @@ def test_same_seed_same_scene(tmp_path):
 
 
 def test_toml_round_trip(markers_recording, tmp_path):
-    cams, meta = read_toml(markers_recording / "calibration.toml")
+    cams, meta = read_toml(markers_recording / "true_calibration.toml")
     write_toml(tmp_path / "c.toml", list(cams.values()), meta)
     again, _ = read_toml(tmp_path / "c.toml")
     for name, cam in cams.items():

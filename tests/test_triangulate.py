@@ -21,7 +21,7 @@ from mocapflow.triangulate import CameraSet, triangulate_frames, triangulate_poi
 @pytest.fixture(scope="module")
 def scene(markers_recording):
     gt = xr.open_zarr(markers_recording / "ground_truth.zarr", consolidated=False).load()
-    cams, _ = read_toml(markers_recording / "calibration.toml")
+    cams, _ = read_toml(markers_recording / "true_calibration.toml")
     return gt, [cams[str(v)] for v in gt.view.values]
 
 
@@ -38,7 +38,7 @@ def _rmse(a, b):
 
 def test_noise_free_points_exactly(scene):
     gt, cams = scene
-    xyz, err, n, _ = triangulate_frames(gt.position_2d.values, CameraSet.from_cameras(cams))
+    xyz, err, n, *_ = triangulate_frames(gt.position_2d.values, CameraSet.from_cameras(cams))
     assert _rmse(xyz, gt.position.values) < 1e-6  # mm
     assert np.nanmax(err) < 1e-6 and (n == 4).all()
 
@@ -47,7 +47,7 @@ def test_gaussian_noise_is_bounded(scene):
     gt, cams = scene
     rng = np.random.default_rng(11)
     noisy = gt.position_2d.values + rng.normal(0, 0.5, gt.position_2d.shape)
-    xyz, err, _, _ = triangulate_frames(noisy, CameraSet.from_cameras(cams))
+    xyz, err, *_ = triangulate_frames(noisy, CameraSet.from_cameras(cams))
     rmse = _rmse(xyz, gt.position.values)
     # 0.5 px at f ~ 270 px and 3 m is ~5.5 mm per ray; four rays at right angles
     # average it down (measured 3.1 mm at 640x480, 6 mm here at 320x240).
@@ -65,7 +65,7 @@ def test_outlier_rejection_restores_the_clean_error(scene):
     hit = rng.random(bad.shape[1]) < 0.10  # 10 % of frames: camera 2 is way off
     bad[1, hit] += rng.uniform(15, 40, bad[1, hit].shape)
     naive = _rmse(triangulate_frames(bad, cset)[0], gt.position.values)
-    xyz, err, n, _ = triangulate_frames(bad, cset, max_error=2.0)
+    xyz, err, n, *_ = triangulate_frames(bad, cset, max_error=2.0)
     fixed = _rmse(xyz, gt.position.values)
     assert naive > 3 * clean
     assert fixed < 1.15 * clean, (clean, naive, fixed)
@@ -112,7 +112,7 @@ def test_chunked_graph_equals_whole_array(scene, tracked):
     lazy = triangulate(tracked, by_name, frames_per_task=7, max_error=1.0)
     assert lazy.position.data.npartitions == 13  # 90 frames in blocks of 7
     ds = xr.open_zarr(tracked, consolidated=False)
-    xyz, err, n, _ = triangulate_frames(
+    xyz, err, n, *_ = triangulate_frames(
         ds.position.values, CameraSet.from_cameras(cams), ds.confidence.values, max_error=1.0
     )
     np.testing.assert_array_equal(lazy.position.values, xyz)

@@ -285,9 +285,9 @@ def detect_resources() -> Resources:
     available = int(psutil.virtual_memory().available)
     memory = min(available, int(MEMORY_LIMIT))
     notes = {
-        "cores": f"{CPU_COUNT} usable (CPU affinity and cgroup quota)",
-        "memory": f"{memory / 2**30:.1f} GiB available"
-        + (" under the cgroup or rlimit" if MEMORY_LIMIT < available else ""),
+        "cores": "CPU affinity and cgroup quota",
+        "memory": "available now"
+        + (", under the cgroup or rlimit" if MEMORY_LIMIT < available else ""),
     }
     return Resources(cores=max(1, int(CPU_COUNT)), memory=memory, notes=notes)
 

@@ -132,7 +132,7 @@ def synthetic_demo(
 
     """
     from .calib import align_worlds, read_toml
-    from .synthetic import synthesize
+    from .synthetic import TRUE_CALIBRATION, synthesize
 
     root = Path(folder)
     calrec, recording = root / "calibration", root / "recording"
@@ -152,7 +152,7 @@ def synthetic_demo(
     gt = xr.open_zarr(recording / "ground_truth.zarr", consolidated=False)  # synthetic truth
     # The calibration's world has camera 1 at its origin; the ground truth's is the
     # scene's. Compare in one frame: align the two by the camera centres.
-    truth, _ = read_toml(recording / "calibration.toml")
+    truth, _ = read_toml(recording / TRUE_CALIBRATION)
     est = result.calibration_fit.cameras
     rot, shift = align_worlds(est, [truth[c.name] for c in est])
     part.truth["camera_centre_mm"] = {

@@ -1,76 +1,178 @@
-"""Exports of 3-D points: CSV, OpenSim .trc (as Pose2Sim writes it) and FreeMoCap's .npy."""
+"""Exports of 3-D points for the tools of the field (pandas, numpy; movement for three of them).
+
+==========  ========================================================================
+``trc``     OpenSim marker file, as Pose2Sim writes it: metres, Y up (see below)
+``csv``     anipose's triangulation table: ``<kp>_x _y _z _error _ncams _score``, ``fnum``
+            and the identity alignment (``center_*``, ``M_*``); movement reads it
+``npy``     ``(frames, keypoints, 3)`` float64, as FreeMoCap's ``skeleton_3d.npy``
+``nwb``     NWB with ndx-pose, written by movement's ``to_nwb_file``
+``dlc``     DeepLabCut ``.h5``, written by movement's ``to_dlc_file``
+``sleap``   SLEAP analysis ``.h5``, written by movement's ``to_sleap_analysis_file``
+==========  ========================================================================
+
+**Which way is up.** A 3-D group records its world's up axis (``up_axis``: ``+z``
+for a Qualisys calibration, whatever a calibration TOML's metadata says, else
+unknown). OpenSim's Y is up: the TRC maps the world's up axis to +Y with a
+proper rotation, and its first line says which world axis became Y. With an
+unknown up axis the world is written as it is, and a warning says so.
+"""
 
 from __future__ import annotations
 
-import csv
+import logging
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-__all__ = ["FORMATS", "export", "to_csv", "to_npy", "to_trc"]
+from .errors import UsageError
 
-FORMATS = ("csv", "trc", "npy")
+__all__ = ["FORMATS", "MOVEMENT_FORMATS", "export", "to_csv", "to_movement", "to_npy", "to_trc"]
+
+logger = logging.getLogger(__name__)
+
+#: Formats written by mocapflow itself, in the order ``export`` writes them by default.
+NATIVE_FORMATS = ("csv", "trc", "npy")
+#: Formats written through movement (``pip install 'mocapflow[movement]'``).
+MOVEMENT_FORMATS = ("nwb", "dlc", "sleap")
+FORMATS = NATIVE_FORMATS + MOVEMENT_FORMATS
+SUFFIX = {"csv": ".csv", "trc": ".trc", "npy": ".npy", "nwb": ".nwb", "dlc": ".h5", "sleap": ".h5"}
+MOVEMENT_INSTALL = "pip install 'mocapflow[movement]' (movement needs Python 3.12 or newer)"
+
+#: World up axis -> the rotation (rows: OpenSim X, Y, Z in world axes) that makes it +Y.
+_TO_Y_UP = {
+    "+z": np.array([[0, 1, 0], [0, 0, 1], [1, 0, 0]]),  # Pose2Sim's (y, z, x)
+    "-z": np.array([[0, 1, 0], [0, 0, -1], [-1, 0, 0]]),
+    "+y": np.eye(3, dtype=int),
+    "-y": np.array([[1, 0, 0], [0, -1, 0], [0, 0, -1]]),
+    "+x": np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0]]),
+    "-x": np.array([[0, 0, -1], [-1, 0, 0], [0, 1, 0]]),
+}
+_METRES = {"mm": 1e-3, "cm": 1e-2, "m": 1.0}
 
 
-def _frames(ds: xr.Dataset, individual: str | None) -> tuple[np.ndarray, list[str]]:
-    """``(time, keypoint, 3)`` of one individual, and the keypoint names."""
-    pos = ds.position
-    ind = individual if individual is not None else str(pos.individual.values[0])
-    arr = pos.sel(individual=ind).transpose("time", "keypoint", "space").values
-    return np.asarray(arr, np.float64), [str(k) for k in pos.keypoint.values]
+def _frames(ds: xr.Dataset, var: str = "position", individual: str | None = None) -> np.ndarray:
+    """``(time, keypoint[, space])`` of one individual."""
+    da = ds[var]
+    ind = individual if individual is not None else str(da.individual.values[0])
+    dims = ("time", "keypoint", "space") if "space" in da.dims else ("time", "keypoint")
+    return np.asarray(da.sel(individual=ind).transpose(*dims).values, np.float64)
+
+
+def _names(ds: xr.Dataset) -> list[str]:
+    return [str(k) for k in ds.keypoint.values]
 
 
 def to_npy(ds: xr.Dataset, path: str | Path, individual: str | None = None) -> Path:
     """Write ``(frames, keypoints, 3)`` float64, as FreeMoCap's ``skeleton_3d.npy``."""
-    arr, _ = _frames(ds, individual)
-    np.save(path, arr)
+    np.save(path, _frames(ds, individual=individual))
     return Path(path)
 
 
 def to_csv(ds: xr.Dataset, path: str | Path, individual: str | None = None) -> Path:
-    """Write one row per frame: ``frame, time_s`` then ``<keypoint>_x, _y, _z`` columns."""
-    arr, names = _frames(ds, individual)
-    fps = float(ds.attrs.get("fps", 0) or 0)
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["frame", "time_s"] + [f"{k}_{a}" for k in names for a in "xyz"])
-        for t, row in enumerate(arr):
-            stamp = f"{t / fps:.6f}" if fps else ""
-            w.writerow([t, stamp] + ["" if np.isnan(v) else f"{v:.6f}" for v in row.ravel()])
+    """Write anipose's triangulation table (pandas), which movement's ``from_anipose_file`` reads.
+
+    Per keypoint ``_x _y _z`` (the world unit), ``_error`` (mean reprojection
+    error, px), ``_ncams`` (views used) and ``_score`` (mean 2-D confidence);
+    then ``fnum`` and anipose's alignment columns, here the identity.
+    """
+    import pandas as pd
+
+    pos = _frames(ds, individual=individual)
+    columns: dict[str, np.ndarray] = {}
+    extras = {
+        "error": _frames(ds, "reprojection_error", individual),
+        "ncams": _frames(ds, "n_views", individual).astype(np.int64),
+        "score": _frames(ds, "confidence", individual),
+    }
+    for k, name in enumerate(_names(ds)):
+        for a, axis in enumerate("xyz"):
+            columns[f"{name}_{axis}"] = pos[:, k, a]
+        for key, values in extras.items():
+            columns[f"{name}_{key}"] = values[:, k]
+    columns["fnum"] = np.arange(len(pos))
+    for i in range(3):
+        columns[f"center_{i}"] = np.zeros(len(pos))
+    for i in range(3):
+        for j in range(3):
+            columns[f"M_{i}{j}"] = np.full(len(pos), float(i == j))
+    pd.DataFrame(columns).to_csv(path, index=False, float_format="%.6f")
     return Path(path)
 
 
 def to_trc(ds: xr.Dataset, path: str | Path, individual: str | None = None) -> Path:
     """Write an OpenSim ``.trc`` as Pose2Sim does: metres, Y up, tab separated.
 
-    Pose2Sim turns the Z-up world into OpenSim's Y-up one by writing each
-    point's ``(y, z, x)``; it writes metres and leaves missing values empty.
+    The world's ``up_axis`` becomes +Y (see the module's notes); missing
+    values are left empty; marker names are the keypoint names.
     """
-    arr, names = _frames(ds, individual)
-    unit = str(ds.position.attrs.get("units", "mm"))
-    scale = {"mm": 1e-3, "cm": 1e-2, "m": 1.0}.get(unit, 1e-3)
-    yup = arr[..., [1, 2, 0]] * scale
-    fps = float(ds.attrs.get("fps", 30.0) or 30.0)
+    import pandas as pd
+
+    pos = _frames(ds, individual=individual)
+    unit = str(ds.attrs.get("space_unit", ds.position.attrs.get("units", "mm")))
+    up = ds.attrs.get("up_axis")
+    if up in _TO_Y_UP:
+        note = f"Y up = world {up}"
+    else:
+        logger.warning(
+            "%s: the world's up axis is not known, so the TRC keeps the calibration's axes "
+            "(OpenSim takes Y as up); calibrate with --origin board on a level board, or use "
+            "a Qualisys calibration",
+            path,
+        )
+        up, note = "+y", "axes as in the calibration (up unknown)"
+    yup = pos @ _TO_Y_UP[up].T * _METRES.get(unit, 1e-3)
+    fps = float(ds.attrs.get("fps") or 30.0)
     n, k = yup.shape[:2]
-    lines = [
-        f"PathFileType\t4\t(X/Y/Z)\t{Path(path).name}",
+    names = _names(ds)
+    header = [
+        f"PathFileType\t4\t(X/Y/Z)\t{Path(path).name}\t{note}",
         "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\t"
         "OrigDataStartFrame\tOrigNumFrames",
         f"{fps:g}\t{fps:g}\t{n}\t{k}\tm\t{fps:g}\t1\t{n}",
         "Frame#\tTime\t" + "\t\t\t".join(names) + "\t\t\t",
         "\t\t" + "\t".join(f"X{i}\tY{i}\tZ{i}" for i in range(1, k + 1)),
     ]
-    for t in range(n):
-        vals = "\t".join("" if np.isnan(v) else f"{v:.6f}" for v in yup[t].ravel())
-        lines.append(f"{t + 1}\t{t / fps:.6f}\t{vals}")
-    Path(path).write_text("\n".join(lines) + "\n")
+    table = pd.DataFrame(yup.reshape(n, 3 * k))
+    table.insert(0, "time", np.arange(n) / fps)
+    table.insert(0, "frame", np.arange(1, n + 1))
+    body = table.to_csv(sep="\t", header=False, index=False, float_format="%.6f")
+    Path(path).write_text("\n".join(header) + "\n" + body)
     return Path(path)
+
+
+def to_movement(ds: xr.Dataset) -> xr.Dataset:
+    """Return a 3-D group as movement's poses dataset: position, confidence and its attributes."""
+    keep = ("source_software", "ds_type", "fps", "time_unit", "space_unit")
+    out = ds[["position", "confidence"]].drop_vars("view", errors="ignore")
+    out.attrs = {k: ds.attrs[k] for k in keep if k in ds.attrs}
+    return out
+
+
+def _movement_writer(fmt: str):
+    try:
+        from movement.io import save_poses
+    except ImportError:
+        raise UsageError(f"the {fmt} export is written by movement: {MOVEMENT_INSTALL}") from None
+    if fmt == "nwb":
+
+        def nwb(ds: xr.Dataset, path) -> None:
+            from pynwb import NWBHDF5IO
+
+            with NWBHDF5IO(str(path), "w") as io:
+                io.write(save_poses.to_nwb_file(ds))
+
+        return nwb
+    if fmt == "dlc":
+        return lambda ds, path: save_poses.to_dlc_file(ds, path, split_individuals=False)
+    return save_poses.to_sleap_analysis_file
 
 
 def export(ds: xr.Dataset, path: str | Path, fmt: str, individual: str | None = None) -> Path:
     """Write ``ds`` (a 3-D group) to ``path`` in ``fmt`` (one of :data:`FORMATS`)."""
-    writers = {"csv": to_csv, "trc": to_trc, "npy": to_npy}
-    if fmt not in writers:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    return writers[fmt](ds, path, individual)
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if fmt in MOVEMENT_FORMATS:
+        _movement_writer(fmt)(to_movement(ds), path)
+        return Path(path)
+    return {"csv": to_csv, "trc": to_trc, "npy": to_npy}[fmt](ds, path, individual)

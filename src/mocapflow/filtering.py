@@ -8,6 +8,7 @@ chunks by keypoint, never by time.
 from __future__ import annotations
 
 import numpy as np
+import xarray as xr
 from scipy.signal import butter, sosfiltfilt
 
 __all__ = ["fill_gaps", "lowpass", "smooth"]
@@ -22,7 +23,9 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def fill_gaps(x: np.ndarray, max_gap: int) -> np.ndarray:
     """Linearly interpolate NaN gaps of at most ``max_gap`` frames along axis 0.
 
-    Gaps at the start or end, or longer than ``max_gap``, stay NaN.
+    Gaps at the start or end, or longer than ``max_gap``, stay NaN. This is
+    xarray's ``interpolate_na`` over a frame axis (its ``max_gap`` counts the
+    distance between the valid frames around a gap: ``max_gap + 1``).
 
     Parameters
     ----------
@@ -37,16 +40,12 @@ def fill_gaps(x: np.ndarray, max_gap: int) -> np.ndarray:
         A filled copy (float64).
 
     """
-    out = np.array(x, np.float64, copy=True)
-    flat = out.reshape(len(out), -1)
-    t = np.arange(len(out))
-    for j in range(flat.shape[1]):
-        col = flat[:, j]
-        for a, b in _runs(np.isnan(col)):
-            if a == 0 or b == len(col) or b - a > max_gap:
-                continue
-            col[a:b] = np.interp(t[a:b], [a - 1, b], [col[a - 1], col[b]])
-    return out
+    x = np.asarray(x, np.float64)
+    if max_gap < 1 or len(x) < 3:
+        return x.copy()
+    da = xr.DataArray(x.reshape(len(x), -1), dims=("t", "series"), coords={"t": np.arange(len(x))})
+    filled = da.interpolate_na("t", method="linear", max_gap=max_gap + 1)
+    return filled.values.reshape(x.shape)
 
 
 def lowpass(x: np.ndarray, fps: float, cutoff: float = 7.0, order: int = 4) -> np.ndarray:

@@ -204,11 +204,11 @@ def points3d(
     kwargs = settings.to_dict()
 
     def block(p: np.ndarray, c: np.ndarray) -> np.ndarray:
-        xyz, err, n, swapped = triangulate_frames(
+        xyz, err, n, swapped, conf = triangulate_frames(
             p, cams, c[:, :, 0], keypoints=keypoints, **kwargs
         )
-        extra = [err[:, None], n[:, None].astype(np.float64), swapped.astype(np.float64)]
-        return np.concatenate([xyz, *extra], axis=1)
+        extra = [err[:, None], n[:, None], conf[:, None], swapped]
+        return np.concatenate([xyz, *(e.astype(np.float64) for e in extra)], axis=1)
 
     t, k, i = pos.chunks[1], pos.chunks[3], pos.chunks[4]
     packed = da.map_blocks(
@@ -216,7 +216,7 @@ def points3d(
         pos,
         conf[:, :, None],
         dtype=np.float64,
-        chunks=(t, (5 + len(matched),), k, i),
+        chunks=(t, (6 + len(matched),), k, i),
         drop_axis=0,
         name="triangulate-" + dask.base.tokenize(str(store), pos.name, sorted(kwargs.items())),
     )
@@ -226,7 +226,8 @@ def points3d(
         packed[:, :3],
         packed[:, 3],
         packed[:, 4].astype(np.int8),
-        packed[:, 5:].astype(bool),
+        packed[:, 5],
+        packed[:, 6:].astype(bool),
         {"triangulation": kwargs},
     )
 

@@ -13,10 +13,17 @@ from pathlib import Path
 
 from . import __version__, ledger
 from . import store as _store
-from .calib import CalibrationResult, Camera, calibrate_cameras, read_calibration, write_toml
+from .calib import (
+    CalibrationResult,
+    Camera,
+    calibrate_cameras,
+    read_calibration,
+    up_axis,
+    write_toml,
+)
 from .cluster import Session, Work
 from .errors import StoreError, UsageError
-from .export import FORMATS, export
+from .export import NATIVE_FORMATS, SUFFIX, export
 from .graph import as_recording, plan
 from .runner import RunResult, filter_store, process, triangulate_store
 from .schema import (
@@ -78,6 +85,7 @@ def calibrate(
     board: dict | None = None,
     origin: str = "camera",
     store: str | Path | None = None,
+    overwrite: bool = False,
     **process_kwargs,
 ) -> tuple[CalibrationResult, Path]:
     """Calibrate the cameras of a ChArUco recording and write the TOML.
@@ -97,6 +105,9 @@ def calibrate(
         World frame: camera 0's, or the board's ground plane.
     store : path, optional
         The corner store; default ``RECORDING/mocapflow.zarr``.
+    overwrite : bool
+        Replace an existing TOML (never replaced otherwise), and a corner store
+        made from other inputs.
     **process_kwargs
         Run options for :func:`mocapflow.process` (``client``, ``cluster``, ...).
 
@@ -108,7 +119,12 @@ def calibrate(
     """
     tracker = board_tracker(board)
     rec = as_recording(recording)
-    result = process(rec, tracker, store, **process_kwargs)
+    path = Path(out) if out is not None else rec.path / "calibration.toml"
+    if path.exists() and not overwrite:
+        raise UsageError(
+            f"{path}: a calibration is already there; choose another --out, or --overwrite"
+        )
+    result = process(rec, tracker, store, overwrite=overwrite, **process_kwargs)
     bad = [n for n, v in result.views.items() if v["status"] == "failed"]
     ds = result.open()
     names = [n for n in (str(v) for v in ds.view.values) if n not in bad]
@@ -120,7 +136,6 @@ def calibrate(
     fit = calibrate_cameras(pos, names, sizes, obj, origin=origin)
     for w in fit.warnings:
         logger.warning("%s", w)
-    path = Path(out) if out is not None else rec.path / "calibration.toml"
     meta = {
         "software": f"mocapflow {__version__}",
         "created": ledger.now(),
@@ -130,13 +145,17 @@ def calibrate(
         "units": "mm",
         **fit.metadata(),
     }
+    if origin == "board":
+        # The board's z axis points into its printed face: a board lying face up on a
+        # level floor in the reference frame makes -z the world's up.
+        meta["up_axis"] = "-z"
     write_toml(path, fit.cameras, meta)
     return fit, path
 
 
 def export_store(
     store: str | Path,
-    formats: list[str] | tuple[str, ...] = FORMATS,
+    formats: list[str] | tuple[str, ...] = NATIVE_FORMATS,
     *,
     group: str | None = None,
     out_dir: str | Path | None = None,
@@ -148,7 +167,7 @@ def export_store(
     store : path
         The store.
     formats : list of str
-        Any of :data:`mocapflow.export.FORMATS`.
+        Any of :data:`mocapflow.export.FORMATS` (default the native ones).
     group : str, optional
         The group; default ``filtered``, else ``points3d``.
     out_dir : path, optional
@@ -161,9 +180,9 @@ def export_store(
 
     """
     store = Path(store)
-    unknown = [f for f in formats if f not in FORMATS]
+    unknown = [f for f in formats if f not in SUFFIX]
     if unknown:
-        raise UsageError(f"unknown format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
+        raise UsageError(f"unknown format {unknown[0]!r}; choose from {', '.join(SUFFIX)}")
     groups = [group] if group else list(GROUPS_3D)
     found = next((g for g in groups if _store.has_group(store, g)), None)
     if found is None:
@@ -178,7 +197,8 @@ def export_store(
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for fmt in dict.fromkeys(formats):
-        written.append(export(ds, folder / f"{store.stem}.{found}.{fmt}", fmt))
+        name = f"{store.stem}.{found}" + (f".{fmt}" if SUFFIX[fmt] == ".h5" else "")
+        written.append(export(ds, folder / (name + SUFFIX[fmt]), fmt))
         ledger.record_export(store, written[-1], found)
     return written
 
@@ -221,7 +241,7 @@ def run_pipeline(
     board: dict | None = None,
     triangulation: TriangulationSettings | None = None,
     filtering: FilterSettings | None = None,
-    formats: tuple[str, ...] = FORMATS,
+    formats: tuple[str, ...] = NATIVE_FORMATS,
     client=None,
     cluster: str | None = None,
     cluster_config: str | Path | None = None,
@@ -278,8 +298,10 @@ def run_pipeline(
     triangulation = triangulation or TriangulationSettings()
     filtering = filtering or FilterSettings()
     cameras: dict[str, Camera] | None = None
+    up = None
     if calibration is not None:
-        cameras, _ = read_calibration(calibration)
+        cameras, meta = read_calibration(calibration)
+        up = up_axis(meta)
     rec = as_recording(recording)
     biggest = max((v.info.width * v.info.height * 3 for v in rec.ok_views), default=0)
     work = Work(len(plan(rec, chunk_frames)), biggest, BATCH_FRAMES)  # the largest stage
@@ -297,6 +319,7 @@ def run_pipeline(
         if calibration_recording is not None:
             fit, calibration = calibrate(calibration_recording, board=board, client=session, **run)
             cameras = {c.name: c for c in fit.cameras}
+            up = up_axis(read_calibration(calibration)[1])
         tracking = process(
             rec,
             tracker,
@@ -306,7 +329,7 @@ def run_pipeline(
             client=session,
             **run,
         )
-        triangulate_store(tracking.store, cameras, triangulation, client=session)
+        triangulate_store(tracking.store, cameras, triangulation, up_axis=up, client=session)
         filter_store(tracking.store, filtering, client=session)
     exports = export_store(tracking.store, formats) if formats else []
     return PipelineResult(tracking, Path(calibration), tracking.store, exports, fit)

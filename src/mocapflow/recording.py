@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from natsort import natsort_keygen, ns
 
 from .errors import RecordingError, VideoError
 from .video import VideoInfo, probe
@@ -35,13 +36,8 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv"})
 SUBFOLDER = "synchronized_videos"
 
 
-def natural_key(name: str) -> tuple:
-    """Sort key that orders digit runs by value: ``cam2`` before ``cam10``."""
-    return tuple(
-        (0, int(part), part) if part.isdigit() else (1, 0, part.lower())
-        for part in re.split(r"(\d+)", name)
-        if part
-    )
+#: Sort key that orders digit runs by value, ``cam2`` before ``cam10`` (natsort's).
+natural_key = natsort_keygen(alg=ns.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -412,6 +412,7 @@ def triangulate_store(
     cameras: dict,
     settings: TriangulationSettings | None = None,
     *,
+    up_axis: str | None = None,
     client=None,
     cluster: str | None = None,
     cluster_config: str | Path | None = None,
@@ -426,6 +427,8 @@ def triangulate_store(
         Calibrated cameras by view name.
     settings : TriangulationSettings, optional
         Default :class:`~mocapflow.schema.TriangulationSettings`.
+    up_axis : str, optional
+        The world's up axis (``+z``...), if the calibration says; recorded for exports.
     client : distributed.Client, optional
         Compute on this client; otherwise on the cluster profile's.
     cluster, cluster_config
@@ -448,6 +451,7 @@ def triangulate_store(
             "(markers, charuco, mediapipe) first"
         )
     lazy = graph.points3d(store, tracks, cameras, settings)
+    lazy.attrs["up_axis"] = up_axis
     return _write_group(session, len(lazy.position.data.chunks[0]), lazy, store, POINTS3D)
 
 

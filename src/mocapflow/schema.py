@@ -48,7 +48,9 @@ __all__ = [
     "points3d",
     "software_attrs",
     "strings",
+    "time_attrs",
     "time_chunk_for",
+    "time_coords",
     "tracking_attrs",
     "tracks_template",
 ]
@@ -177,14 +179,18 @@ def software_attrs() -> dict:
 
 
 def tracking_attrs(recording, tracker, chunk_frames: int) -> dict:
-    """Return a 2-D store's root attributes: software, recording, tracker, chunking."""
+    """Return a 2-D store's root attributes: software, recording, tracker, chunking.
+
+    Time follows movement's convention: in seconds when the frame rate is
+    known (``fps`` set), else in frames (no ``fps``).
+    """
     outputs = tracker.outputs()
     attrs = {
         **software_attrs(),
         "mocapflow_format": FORMAT,
         "ds_type": "poses" if POSITION in outputs else "frames",
-        "fps": float(recording.fps),
-        "time_unit": "frames",
+        **time_attrs(recording.fps),
+        "space_unit": "pixels",
         "recording": str(recording.path),
         "tracker": tracker.name,
         "tracker_params": tracker.params(),
@@ -197,6 +203,17 @@ def tracking_attrs(recording, tracker, chunk_frames: int) -> dict:
     if skeleton:
         attrs["skeleton"] = [list(map(str, bone)) for bone in skeleton]
     return attrs
+
+
+def time_attrs(fps: float | None) -> dict:
+    """Return movement's time attributes: ``fps`` and seconds, or frames and no ``fps``."""
+    return {"fps": float(fps), "time_unit": "seconds"} if fps else {"time_unit": "frames"}
+
+
+def time_coords(n_frames: int, fps: float | None) -> np.ndarray:
+    """Return the ``time`` coordinate: seconds (frame / fps) if the rate is known, else frames."""
+    frames = np.arange(n_frames, dtype=np.int64)
+    return frames / float(fps) if fps else frames
 
 
 def tracks_template(recording, tracker, time_chunk: int) -> xr.Dataset:
@@ -227,7 +244,7 @@ def tracks_template(recording, tracker, time_chunk: int) -> xr.Dataset:
     from .errors import TrackerError
 
     n_views, n_time = len(recording.views), recording.n_frames
-    coords: dict = {"view": strings(recording.names), "time": np.arange(n_time, dtype=np.int64)}
+    coords: dict = {"view": strings(recording.names), "time": time_coords(n_time, recording.fps)}
     data_vars: dict = {}
     for name, out in tracker.outputs().items():
         for dim in out.dims:
@@ -250,7 +267,7 @@ def tracks_template(recording, tracker, time_chunk: int) -> xr.Dataset:
     coords.update(
         video_path=("view", strings(v.path for v in recording.views)),
         n_frames=("view", np.array([v.n_frames for v in recording.views], np.int64)),
-        fps=("view", np.array([i.fps if i else np.nan for i in info], np.float64)),
+        video_fps=("view", np.array([i.fps if i else np.nan for i in info], np.float64)),
         width=("view", np.array([i.width if i else 0 for i in info], np.int64)),
         height=("view", np.array([i.height if i else 0 for i in info], np.int64)),
         codec=("view", strings(i.codec if i else "" for i in info)),
@@ -264,6 +281,7 @@ def points3d(
     position,
     error,
     n_views,
+    confidence,
     swapped,
     attrs: dict,
 ) -> xr.Dataset:
@@ -277,8 +295,9 @@ def points3d(
         The views triangulated.
     position : array
         ``(time, space, keypoint, individual)``, mm.
-    error, n_views : array
-        ``(time, keypoint, individual)``: mean reprojection error (px), views used.
+    error, n_views, confidence : array
+        ``(time, keypoint, individual)``: mean reprojection error (px), views
+        used, and the mean 2-D confidence of those views.
     swapped : array
         ``(time, view, keypoint, individual)`` bool.
     attrs : dict
@@ -287,14 +306,14 @@ def points3d(
     Returns
     -------
     xarray.Dataset
-        Movement's 3-D schema plus ``reprojection_error``, ``n_views`` and ``lr_swapped``.
+        movement's 3-D schema (``position``, ``confidence``) plus
+        ``reprojection_error``, ``n_views`` and ``lr_swapped``.
 
     """
     group_attrs = {
         **software_attrs(),
         "ds_type": "poses",
-        "fps": float(tracks.attrs.get("fps", 0) or 0),
-        "time_unit": "frames",
+        **time_attrs(tracks.attrs.get("fps")),
         "space_unit": "mm",
         "views": list(views),
         **attrs,
@@ -312,6 +331,11 @@ def points3d(
     return xr.Dataset(
         {
             POSITION: (("time", "space", "keypoint", "individual"), position, {"units": "mm"}),
+            CONFIDENCE: (
+                per_point,
+                confidence,
+                {"description": "mean 2-D confidence of the views used, NaN where none"},
+            ),
             "reprojection_error": (
                 per_point,
                 error,

@@ -16,7 +16,8 @@ World units are millimetres; z points up. Cameras stand on a circle round the
 volume with jittered intrinsics, distortion and height, all drawn from a seeded
 generator. Beside the videos (``synchronized_videos/cam1.mp4`` ...) the
 generator writes ``ground_truth.zarr`` (movement's 3-D schema, plus the
-projected 2-D points and their visibility) and ``calibration.toml``.
+projected 2-D points and their visibility) and the true cameras in
+``true_calibration.toml`` (so that ``mocapflow calibrate`` never replaces them).
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ from .errors import UsageError
 from .trackers import INDIVIDUAL, Charuco, palette
 from .video import CODECS, VideoWriter
 
-__all__ = ["SyntheticRecording", "make_cameras", "synthesize", "KINDS"]
+__all__ = ["KINDS", "TRUE_CALIBRATION", "SyntheticRecording", "make_cameras", "synthesize"]
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("markers", "charuco")
+#: The true cameras of a synthetic recording, beside its videos.
+TRUE_CALIBRATION = "true_calibration.toml"
 MARKER_RADIUS_MM = 30.0
 CHARUCO_SQUARE_MM = 120.0
 
@@ -422,7 +425,7 @@ def synthesize(
         raise UsageError("cameras and frames must be positive, fps > 0, size at least 16x16")
     root = Path(out)
     video_dir = root / "synchronized_videos"
-    made = [video_dir, root / "ground_truth.zarr", root / "calibration.toml"]
+    made = [video_dir, root / "ground_truth.zarr", root / TRUE_CALIBRATION]
     if any(p.exists() for p in made):
         if not overwrite:
             raise UsageError(
@@ -453,5 +456,5 @@ def synthesize(
         logger.info("wrote %s", path)
     gt = _truth(scene, cams, uv_all, vis_all, attrs)
     gt.to_zarr(root / "ground_truth.zarr", mode="w", consolidated=False, zarr_format=3)
-    write_toml(root / "calibration.toml", cams, {"source": "mocapflow.synthetic", "seed": seed})
+    write_toml(root / TRUE_CALIBRATION, cams, {"source": "mocapflow.synthetic", "seed": seed})
     return SyntheticRecording(root, videos, cams, gt)

@@ -195,7 +195,8 @@ def triangulate_points(
 
     """
     uv = np.asarray(uv, np.float64)
-    return _triangulate(uv, cams, _usable(uv, confidence, min_confidence), min_views, max_error)
+    use = _usable(uv, confidence, min_confidence)
+    return _triangulate(uv, cams, use, min_views, max_error)[:3]
 
 
 def _usable(uv: np.ndarray, confidence: np.ndarray | None, min_confidence: float) -> np.ndarray:
@@ -210,7 +211,10 @@ def _usable(uv: np.ndarray, confidence: np.ndarray | None, min_confidence: float
 def _triangulate(
     uv: np.ndarray, cams: CameraSet, use: np.ndarray, min_views: int, max_error: float | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`triangulate_points` on pixels ``(view, N, 2)`` with a usage mask ``(view, N)``."""
+    """:func:`triangulate_points` on pixels ``(view, N, 2)`` with a usage mask ``(view, N)``.
+
+    Also returns the mask of the views finally used (after outlier rejection).
+    """
     use = use.copy()
     norm = cams.undistort(uv)
     xn = _dlt(norm, cams.proj, use)
@@ -243,7 +247,7 @@ def _triangulate(
     few = count < min_views
     position[few] = np.nan
     err[few] = np.nan
-    return position, err, count.astype(np.int8)
+    return position, err, count.astype(np.int8), use
 
 
 def left_right_pairs(keypoints: list[str]) -> np.ndarray:
@@ -268,7 +272,7 @@ def _pair_cost(uv: np.ndarray, use: np.ndarray, cams: CameraSet, min_views: int)
     Pairs that cannot be triangulated cost infinity.
     """
     shape = uv.shape[1:-1]
-    _, err, _ = _triangulate(
+    _, err, _, _ = _triangulate(
         uv.reshape(len(uv), -1, 2), cams, use.reshape(len(use), -1), min_views, None
     )
     cost = err.reshape(shape).sum(-1)
@@ -281,9 +285,10 @@ def fix_left_right(
     cams: CameraSet,
     pairs: np.ndarray,
     *,
+    confidence: np.ndarray | None = None,
     min_views: int = 2,
     margin: float = LR_MARGIN,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Undo left/right confusions of single views, as Pose2Sim does.
 
     For each frame and each left/right pair, every view's labels are tried
@@ -301,6 +306,8 @@ def fix_left_right(
         The cameras, in view order.
     pairs : numpy.ndarray
         ``(P, 2)`` keypoint indices (see :func:`left_right_pairs`).
+    confidence : numpy.ndarray, optional
+        ``(view, time, keypoint, individual)``, swapped with the labels.
     min_views : int
         Fewest views for a point.
     margin : float
@@ -313,13 +320,16 @@ def fix_left_right(
     swapped : numpy.ndarray
         ``(view, time, keypoint, individual)`` bool: the view's label was swapped
         (both keypoints of a pair are marked).
+    confidence : numpy.ndarray or None
+        A copy of ``confidence`` with the same exchanges.
 
     """
     uv, use = uv.copy(), use.copy()
+    confidence = None if confidence is None else np.array(confidence, copy=True)
     n_views = uv.shape[0]
     swapped = np.zeros(use.shape, bool)
     if not len(pairs) or n_views < 3:  # two views cannot outvote each other
-        return uv, use, swapped
+        return uv, use, swapped, confidence
     left, right = pairs[:, 0], pairs[:, 1]
     # (V, T, P, I, 2 sides, 2 coords) and (V, T, P, I, 2 sides)
     puv = np.stack([uv[:, :, left], uv[:, :, right]], axis=-2)
@@ -350,7 +360,11 @@ def fix_left_right(
     use[:, :, left], use[:, :, right] = puse[..., 0], puse[..., 1]
     swapped[:, :, left] = pair_swapped
     swapped[:, :, right] = pair_swapped
-    return uv, use, swapped
+    if confidence is not None:
+        cl, cr = confidence[:, :, left].copy(), confidence[:, :, right].copy()
+        confidence[:, :, left] = np.where(pair_swapped, cr, cl)
+        confidence[:, :, right] = np.where(pair_swapped, cl, cr)
+    return uv, use, swapped, confidence
 
 
 def triangulate_frames(
@@ -364,7 +378,7 @@ def triangulate_frames(
     min_views: int = 2,
     min_confidence: float = 0.5,
     max_error: float | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Triangulate a block of a 2-D store, frame by frame.
 
     Parameters
@@ -394,17 +408,37 @@ def triangulate_frames(
         ``(time, keypoint, individual)`` int8.
     swapped : numpy.ndarray
         ``(time, view, keypoint, individual)`` bool: labels swapped in that view.
+    confidence : numpy.ndarray
+        ``(time, keypoint, individual)``: mean 2-D confidence of the views used
+        (1 where the tracker gives none), NaN where not triangulated.
 
     """
     v, t, _, k, i = position.shape
     uv = np.moveaxis(np.asarray(position, np.float64), 2, -1)  # (V, T, K, I, 2)
-    use = _usable(uv, None if confidence is None else np.asarray(confidence), min_confidence)
+    conf = np.ones(uv.shape[:-1]) if confidence is None else np.asarray(confidence, np.float64)
+    use = _usable(uv, conf, min_confidence)
     pairs = left_right_pairs(keypoints) if swap_lr and keypoints is not None else np.zeros((0, 2))
-    uv, use, swapped = fix_left_right(
-        uv, use, cams, pairs.astype(np.int64), min_views=min_views, margin=lr_margin
+    uv, use, swapped, conf = fix_left_right(
+        uv,
+        use,
+        cams,
+        pairs.astype(np.int64),
+        confidence=conf,
+        min_views=min_views,
+        margin=lr_margin,
     )
-    xyz, err, n = _triangulate(
-        uv.reshape(v, t * k * i, 2), cams, use.reshape(v, t * k * i), min_views, max_error
+    flat_use = use.reshape(v, t * k * i)
+    xyz, err, n, used = _triangulate(
+        uv.reshape(v, t * k * i, 2), cams, flat_use, min_views, max_error
     )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.where(used, conf.reshape(v, -1), 0.0).sum(0) / used.sum(0)
+    mean_conf = np.where(np.isfinite(err), mean_conf, np.nan)
     xyz = np.moveaxis(xyz.reshape(t, k, i, 3), -1, 1)
-    return xyz, err.reshape(t, k, i), n.reshape(t, k, i), np.moveaxis(swapped, 0, 1)
+    return (
+        xyz,
+        err.reshape(t, k, i),
+        n.reshape(t, k, i),
+        np.moveaxis(swapped, 0, 1),
+        mean_conf.reshape(t, k, i),
+    )

@@ -11,7 +11,7 @@ from mocapflow.trackers import Charuco
 
 
 def _truth(root, fit):
-    truth, _ = read_toml(root / "calibration.toml")
+    truth, _ = read_toml(root / "true_calibration.toml")
     return [truth[c.name] for c in fit.cameras]
 
 

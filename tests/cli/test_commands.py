@@ -77,7 +77,10 @@ def test_usage_errors_exit_2(tmp_path, markers_recording):
         (("process", markers_recording, "--chunk-frames=-5"), "--chunk-frames must be"),
         (("process", markers_recording, "-p", "oops"), "NAME=VALUE"),
         (("info", foreign), "not a mocapflow store"),
-        (("process", markers_recording, "--cluster", "nope"), "valid names: local"),
+        (
+            ("process", markers_recording, "--cluster", "nope"),
+            "valid names: lab, local, pbs, slurm",
+        ),
     ]
     for args, message in cases:
         proc = run(*args)
@@ -109,7 +112,7 @@ def test_synth_command(tmp_path):
         "cam2.avi",
     ]
     assert (tmp_path / "s/ground_truth.zarr").is_dir() and (
-        tmp_path / "s/calibration.toml"
+        tmp_path / "s/true_calibration.toml"
     ).is_file()
     bad = run("synth", tmp_path / "t", "--size", "big")
     assert bad.returncode == 2
@@ -130,21 +133,27 @@ def test_run_tracks_triangulates_filters_exports(recording_copy, markers_recordi
     import numpy as np
 
     calib = recording_copy / "calibration.toml"
-    shutil.copy(markers_recording / "calibration.toml", calib)
+    shutil.copy(markers_recording / "true_calibration.toml", calib)
     proc = run("run", recording_copy, "-t", "markers", "--calibration", calib, "--max-error", "2")
     assert proc.returncode == 0, proc.stderr
     store = recording_copy / "mocapflow.zarr"
     for group in ("points3d", "filtered"):
         ds = xr.open_zarr(store, group=group, consolidated=False)
         assert ds.position.dims == ("time", "space", "keypoint", "individual")
-        assert set(ds.data_vars) == {"position", "reprojection_error", "n_views", "lr_swapped"}
+        assert set(ds.data_vars) == {
+            "position",
+            "confidence",
+            "reprojection_error",
+            "n_views",
+            "lr_swapped",
+        }
         assert not ds.lr_swapped.any()  # markers have no left/right pairs
     assert "100.0% of points triangulated" in proc.stdout
     arr = np.load(recording_copy / "mocapflow.filtered.npy")
     assert arr.shape == (90, 6, 3)
     assert (recording_copy / "mocapflow.filtered.trc").read_text().startswith("PathFileType")
     header = (recording_copy / "mocapflow.filtered.csv").read_text().splitlines()[0]
-    assert header.startswith("frame,time_s,marker0_x,marker0_y,marker0_z")
+    assert header.startswith("marker0_x,marker0_y,marker0_z,marker0_error,marker0_ncams")  # anipose
     # The separate commands give the same points.
     again = run("triangulate", store, "--calibration", calib, "--max-error", "2")
     assert again.returncode == 0, again.stderr

@@ -85,7 +85,7 @@ def tracked_once(markers_recording, tmp_path_factory):
     """A finished markers store with its points3d and filtered groups, made once."""
     rec = tmp_path_factory.mktemp("tracked") / "rec"
     shutil.copytree(markers_recording / "synchronized_videos", rec / "synchronized_videos")
-    shutil.copy(markers_recording / "calibration.toml", rec / "calibration.toml")
+    shutil.copy(markers_recording / "true_calibration.toml", rec / "calibration.toml")
     proc = run("run", rec, "-c", rec / "calibration.toml", *FAST)
     assert proc.returncode == 0, proc.stderr
     return rec
@@ -120,7 +120,7 @@ def test_1_batch_leaves_a_store_of_another_tracker_alone(tracked):
 # 2 ---------------------------------------------------------------------------------------
 def test_2_derived_groups_and_exports_say_when_they_are_stale(recording_copy, markers_recording):
     rec, store = recording_copy, recording_copy / "mocapflow.zarr"
-    calibration = markers_recording / "calibration.toml"
+    calibration = markers_recording / "true_calibration.toml"
     # An impatient user triangulates a run that was killed half way, and exports it.
     proc = start_slow(rec, store, inner="markers")
     wait_for_records(store, 6, proc)
@@ -412,7 +412,7 @@ def test_14_options_are_checked_before_the_disk_is_touched(recording_copy, tmp_p
 
 # 15 --------------------------------------------------------------------------------------
 def test_15_triangulation_says_the_real_reason(recording_copy, markers_recording, tmp_path):
-    calibration = markers_recording / "calibration.toml"
+    calibration = markers_recording / "true_calibration.toml"
     one = tmp_path / "one"
     (one / "synchronized_videos").mkdir(parents=True)
     shutil.copy(recording_copy / "synchronized_videos" / "cam1.mp4", one / "synchronized_videos")

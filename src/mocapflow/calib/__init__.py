@@ -7,7 +7,7 @@
 
 from .camera import Camera, align_worlds, look_at
 from .fit import CalibrationResult, calibrate_cameras
-from .formats import read_calibration, read_qca, read_toml, write_toml
+from .formats import read_calibration, read_qca, read_toml, up_axis, write_toml
 
 __all__ = [
     "CalibrationResult",
@@ -18,5 +18,6 @@ __all__ = [
     "read_calibration",
     "read_qca",
     "read_toml",
+    "up_axis",
     "write_toml",
 ]

@@ -18,7 +18,15 @@ import tomli_w
 from ..errors import CalibrationError
 from .camera import Camera
 
-__all__ = ["check_camera", "read_calibration", "read_qca", "read_toml", "write_toml"]
+__all__ = ["check_camera", "read_calibration", "read_qca", "read_toml", "up_axis", "write_toml"]
+
+
+def up_axis(metadata: dict) -> str | None:
+    """Return the world's up axis a calibration declares (``+z`` for Qualisys), or None."""
+    if metadata.get("source") == "qualisys":
+        return "+z"
+    axis = metadata.get("up_axis")
+    return axis if axis in ("+x", "-x", "+y", "-y", "+z", "-z") else None
 
 
 def check_camera(cam: Camera, path: str | Path) -> None:
@@ -65,7 +73,8 @@ def write_toml(path: str | Path, cameras: list[Camera], metadata: dict | None = 
     path : str or pathlib.Path
         The file to write.
     cameras : list of Camera
-        The cameras, written as ``[cam_0]``, ``[cam_1]``, ...
+        The cameras, written as ``[cam_00]``, ``[cam_01]``, ... (keys that sort as
+        text in camera order, since anipose's loader sorts them so).
     metadata : dict, optional
         The ``[metadata]`` table.
 
@@ -75,7 +84,8 @@ def write_toml(path: str | Path, cameras: list[Camera], metadata: dict | None = 
         The file written.
 
     """
-    doc: dict = {f"cam_{i}": cam.to_dict() for i, cam in enumerate(cameras)}
+    width = max(2, len(str(len(cameras) - 1)))  # cam_00, cam_01...: text order = camera order
+    doc: dict = {f"cam_{i:0{width}d}": cam.to_dict() for i, cam in enumerate(cameras)}
     doc["metadata"] = dict(metadata or {})
     path = Path(path)
     path.write_text(tomli_w.dumps(doc))

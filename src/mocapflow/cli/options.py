@@ -15,7 +15,7 @@ import typer
 import yaml
 
 from ..errors import UsageError
-from ..export import FORMATS
+from ..export import FORMATS, NATIVE_FORMATS
 from ..schema import DASHBOARD_ADDRESS, FilterSettings, TriangulationSettings
 from ..trackers import available
 
@@ -106,7 +106,7 @@ Formats = Annotated[
 #: Defaults, taken from the one place they are declared.
 TRIANGULATION = TriangulationSettings()
 FILTER = FilterSettings()
-ALL_FORMATS = ",".join(FORMATS)
+ALL_FORMATS = ",".join(NATIVE_FORMATS)
 
 
 def params(pairs: list[str] | None) -> dict:

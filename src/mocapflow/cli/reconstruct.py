@@ -68,14 +68,21 @@ def triangulate_cmd(
     cluster_config: opt.ClusterConfig = None,
 ) -> None:
     """Triangulate a 2-D store into its points3d group."""
-    from ..calib import read_calibration
+    from ..calib import read_calibration, up_axis
     from ..ledger import summary
     from ..runner import triangulate_store
 
     with errors():
         settings = opt.triangulation_settings(min_views, min_confidence, max_error, swap_lr)
-        cameras, _ = read_calibration(calibration)
-        triangulate_store(store, cameras, settings, cluster=cluster, cluster_config=cluster_config)
+        cameras, meta = read_calibration(calibration)
+        triangulate_store(
+            store,
+            cameras,
+            settings,
+            up_axis=up_axis(meta),
+            cluster=cluster,
+            cluster_config=cluster_config,
+        )
         s = summary(store)
     print_summary({"views": [], "groups": {POINTS3D: s["groups"][POINTS3D]}}, store)
 

@@ -129,7 +129,7 @@ def synth_cmd(
 ) -> None:
     """Render a synthetic recording with known cameras and 3-D ground truth."""
     from ..errors import UsageError
-    from ..synthetic import synthesize
+    from ..synthetic import TRUE_CALIBRATION, synthesize
 
     with errors():
         try:
@@ -149,7 +149,7 @@ def synth_cmd(
             overwrite=overwrite,
         )
     out.print(f"wrote {len(rec.videos)} videos to {rec.path / 'synchronized_videos'}")
-    out.print(f"ground truth: {rec.path / 'ground_truth.zarr'}, {rec.path / 'calibration.toml'}")
+    out.print(f"ground truth: {rec.path / 'ground_truth.zarr'}, {rec.path / TRUE_CALIBRATION}")
 
 
 cluster_app = typer.Typer(no_args_is_help=True, help="Inspect the cluster profiles.")
@@ -171,8 +171,8 @@ def cluster_show(
         out.print(f"profile {profile['name']!r} ({profile['type']}) from {profile['source']}")
         if profile["type"] == "local":
             res = detect_resources()
-            for k, v in res.notes.items():
-                out.print(f"  {k}: {v}", highlight=False)
+            out.print(f"  cores: {res.cores} ({res.notes['cores']})", highlight=False)
+            out.print(f"  memory: {res.memory / 2**30:.1f} GiB ({res.notes['memory']})")
             sizing = size_cluster(
                 10**6,
                 1920 * 1080 * 3,
