@@ -203,7 +203,7 @@ class _BoardRenderer:
         ys = (np.arange(h * ss) + 0.5) / ss - 0.5
         grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 1, 2)
         criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 40, 1e-9)
-        norm = cv2.undistortPoints(grid, cam.matrix, cam.distortions, criteria=criteria)
+        norm = cv2.undistortPointsIter(grid, cam.matrix, cam.distortions, None, None, criteria)
         self.rays = np.concatenate([norm.reshape(-1, 2), np.ones((len(grid), 1))], 1).reshape(
             h * ss, w * ss, 3
         )

@@ -1,6 +1,6 @@
 """Vectorised multi-view triangulation (numpy and OpenCV; no Dask).
 
-Points are undistorted once per camera (``cv2.undistortPoints``), then every
+Points are undistorted once per camera (``cv2.undistortPointsIter``), then every
 point of every frame is triangulated at once by the direct linear transform: the
 normal equations of all points are built with array arithmetic and solved in
 closed form. There is no Python loop over points or frames.
@@ -79,7 +79,7 @@ class CameraSet:
         for v, cam in enumerate(self.cameras):
             # NaN (a missed point) stays NaN through OpenCV's iteration.
             pts = np.ascontiguousarray(uv[v], np.float64).reshape(-1, 1, 2)
-            und = cv2.undistortPoints(pts, cam.matrix, cam.distortions, criteria=_CRITERIA)
+            und = cv2.undistortPointsIter(pts, cam.matrix, cam.distortions, None, None, _CRITERIA)
             out[v] = und.reshape(uv.shape[1:])
         return out
 

@@ -1,4 +1,4 @@
-"""Multi-camera calibration from ChArUco corner tracks (numpy, OpenCV and scipy; no Dask).
+"""Multi-camera calibration from ChArUco corner tracks (numpy, OpenCV, scipy, Ceres; no Dask).
 
 The steps, as anipose and FreeMoCap do them, on the ``charuco`` tracker's output:
 
@@ -9,10 +9,10 @@ The steps, as anipose and FreeMoCap do them, on the ``charuco`` tracker's output
    of every pair of cameras that saw the board at once, and a chain of those
    over a maximum spanning tree of the camera graph (edges weighted by shared
    views) from camera 0.
-3. **Bundle adjustment** of everything (every camera's 9 intrinsics and pose,
-   every board pose) with scipy ``least_squares``: a sparse Jacobian and a
-   robust (Cauchy) loss. Camera 0 fixes the gauge; the board's known square size
-   fixes the scale.
+3. **Bundle adjustment** of everything (every camera's intrinsics and pose,
+   every board pose) with Ceres (``pyceres``): OpenCV's exact derivatives, a
+   robust (Cauchy) loss and the Schur complement that eliminates the board
+   poses. Camera 0 fixes the gauge; the board's known square size fixes the scale.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from scipy.optimize import least_squares
-from scipy.sparse import coo_matrix
+import pyceres
 from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
 
 from ..errors import CalibrationError
@@ -138,93 +137,44 @@ def _mean_pose(poses: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-class _Problem:
-    """The bundle adjustment: parameters, residuals and an exact sparse Jacobian.
+class _BoardView(pyceres.CostFunction):
+    """One camera's view of the board in one frame: its corners' reprojection residuals.
 
-    Observations come in groups, one per (camera, frame): the board's corners that
-    camera saw in that frame. ``cv2.projectPoints`` gives each group's pixels and
-    their derivatives; ``cv2.composeRT`` chains them to the board's and the
-    camera's poses, as OpenCV's own stereo calibration does.
+    Parameter blocks: the camera's intrinsics (``f, cx, cy, k1, k2, p1, p2, k3``
+    with square pixels, or ``fx, fy, cx, cy, ...``), the camera's pose and the
+    board's pose (Rodrigues vector and translation each). ``cv2.projectPoints``
+    gives the pixels and their derivatives; ``cv2.composeRT`` chains them to the
+    two poses, as OpenCV's own stereo calibration does.
     """
 
-    N_INTR = 9  # fx, fy, cx, cy, k1, k2, p1, p2, k3
+    def __init__(self, obj: np.ndarray, uv: np.ndarray, square: bool):
+        pyceres.CostFunction.__init__(self)
+        self.obj, self.uv, self.square = obj, uv.reshape(-1), square
+        self.set_num_residuals(self.uv.size)
+        self.set_parameter_block_sizes([8 if square else 9, 6, 6])
 
-    def __init__(self, groups, obj, n_cams, n_frames, fix_aspect):
-        self.groups = groups  # (camera, frame, corner ids, observed uv (n, 2))
-        self.obj = obj
-        self.n_cams, self.n_frames = n_cams, n_frames
-        self.fix_aspect = fix_aspect
-        self.cam_block = self.N_INTR + 6
-        self.frame_offset = n_cams * self.cam_block
-        self.n_params = self.frame_offset + 6 * n_frames
-        self.rows = np.cumsum([0] + [2 * len(g[2]) for g in groups])
-        self.uv = np.concatenate([g[3] for g in groups]).ravel()
-        self.cam = np.concatenate([np.full(len(g[2]), g[0]) for g in groups])
-
-    def free_mask(self, fix_k3: bool) -> np.ndarray:
-        """Which parameters the adjustment moves (camera 0's pose, and options, stay)."""
-        free = np.ones(self.n_params, bool)
-        blocks = np.arange(self.n_cams) * self.cam_block
-        free[self.N_INTR : self.cam_block] = False  # camera 0's pose is the gauge
-        if fix_k3:
-            free[blocks + 8] = False
-        if self.fix_aspect:
-            free[blocks + 1] = False  # fy follows fx
-        return free
-
-    def pack(self, intr, cam_poses, frame_poses) -> np.ndarray:
-        cams = np.concatenate([intr, cam_poses], axis=1).ravel()
-        return np.concatenate([cams, frame_poses.ravel()])
-
-    def unpack(self, x):
-        cams = x[: self.frame_offset].reshape(self.n_cams, self.cam_block)
-        intr, cam_poses = cams[:, : self.N_INTR].copy(), cams[:, self.N_INTR :].copy()
-        if self.fix_aspect:
-            intr[:, 1] = intr[:, 0]
-        return intr, cam_poses, x[self.frame_offset :].reshape(self.n_frames, 6)
-
-    def _group(self, x, g, jacobian: bool):
-        intr, cam_poses, frame_poses = self.unpack(x)
-        c, f, ids = g[:3]
-        r3, t3, *d = cv2.composeRT(
-            frame_poses[f, :3], frame_poses[f, 3:], cam_poses[c, :3], cam_poses[c, 3:]
+    def Evaluate(self, parameters, residuals, jacobians):  # noqa: N802 (Ceres' name)
+        intr, cam, board = (np.asarray(p, np.float64) for p in parameters)
+        fx, fy = (intr[0], intr[0]) if self.square else (intr[0], intr[1])
+        cx, cy, dist = intr[-7], intr[-6], intr[-5:]
+        r3, t3, *d = cv2.composeRT(board[:3], board[3:], cam[:3], cam[3:])
+        k = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+        uv, jac = cv2.projectPoints(self.obj, r3, t3, k, dist)
+        residuals[:] = uv.reshape(-1) - self.uv
+        if jacobians is None:
+            return True
+        dr3dr1, dr3dt1, dr3dr2, dr3dt2, dt3dr1, dt3dt1, dt3dr2, dt3dt2 = d
+        j_r, j_t = jac[:, 0:3], jac[:, 3:6]
+        j_f = jac[:, 6:8].sum(1, keepdims=True) if self.square else jac[:, 6:8]
+        blocks = (
+            np.hstack([j_f, jac[:, 8:10], jac[:, 10:15]]),
+            j_r @ np.hstack([dr3dr2, dr3dt2]) + j_t @ np.hstack([dt3dr2, dt3dt2]),
+            j_r @ np.hstack([dr3dr1, dr3dt1]) + j_t @ np.hstack([dt3dr1, dt3dt1]),
         )
-        fx, fy, cx, cy = intr[c, :4]
-        k = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]])
-        uv, jac = cv2.projectPoints(self.obj[ids], r3, t3, k, intr[c, 4:9])
-        if not jacobian:
-            return uv.reshape(-1)
-        return uv.reshape(-1), jac, d
-
-    def residuals(self, x) -> np.ndarray:
-        uv = np.concatenate([self._group(x, g, False) for g in self.groups])
-        return uv - self.uv
-
-    def jacobian(self, x, free: np.ndarray):
-        """Return the exact Jacobian over the free parameters, as a sparse matrix."""
-        rows, cols, vals = [], [], []
-        for i, g in enumerate(self.groups):
-            c, f = g[0], g[1]
-            _, jac, d = self._group(x, g, True)
-            dr3dr1, dr3dt1, dr3dr2, dr3dt2, dt3dr1, dt3dt1, dt3dr2, dt3dt2 = d
-            j_r, j_t = jac[:, 0:3], jac[:, 3:6]
-            j_f, j_c, j_d = jac[:, 6:8], jac[:, 8:10], jac[:, 10:15]
-            if self.fix_aspect:
-                j_f = np.stack([j_f[:, 0] + j_f[:, 1], np.zeros(len(j_f))], 1)
-            d_frame = j_r @ np.hstack([dr3dr1, dr3dt1]) + j_t @ np.hstack([dt3dr1, dt3dt1])
-            d_cam = j_r @ np.hstack([dr3dr2, dr3dt2]) + j_t @ np.hstack([dt3dr2, dt3dt2])
-            block = np.hstack([j_f, j_c, j_d, d_cam])  # this camera's 15 parameters
-            r = np.arange(self.rows[i], self.rows[i + 1])
-            for part, start in ((block, c * self.cam_block), (d_frame, self.frame_offset + 6 * f)):
-                rr, cc = np.meshgrid(r, start + np.arange(part.shape[1]), indexing="ij")
-                rows.append(rr.ravel())
-                cols.append(cc.ravel())
-                vals.append(part.ravel())
-        full = coo_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(self.rows[-1], self.n_params),
-        ).tocsc()
-        return full[:, np.flatnonzero(free)]
+        for i, block in enumerate(blocks):
+            if jacobians[i] is not None:
+                jacobians[i][:] = block.ravel()
+        return True
 
 
 def _intrinsics(obj, pos, found, frames, size, fix_k3, fix_aspect):
@@ -363,58 +313,66 @@ def _pick_frames(board_in_cam: list[dict], max_frames: int) -> tuple[np.ndarray,
 
 
 def _bundle_adjust(pos, found, obj, intr, cam_world, board_in_cam, frames, seen_by, opts):
-    """Step 3: refine every camera and board pose with a robust sparse bundle adjustment."""
+    """Step 3: refine every camera and board pose with Ceres (Schur complement, Cauchy loss).
+
+    Ceres eliminates the board poses (the Schur complement), so each step is a
+    small dense solve over the cameras: seconds and little memory, however many
+    board poses. Camera 0's pose is the gauge; ``k3`` and the aspect ratio stay
+    fixed unless asked.
+    """
     n_cams = len(cam_world)
-    frame_poses = np.zeros((len(frames), 6))
-    for f, t in enumerate(frames):
+    square = opts["fix_aspect"]
+    # fx, fy, cx, cy, k1, k2, p1, p2, k3 -> (f,) cx, cy, k1, k2, p1, p2, k3
+    intr_blocks = [np.delete(row, 1).copy() if square else row.copy() for row in intr]
+    cam_blocks = [np.concatenate(_to_rt(m)) for m in cam_world]
+    frame_blocks = []
+    for t in frames:
         c = max(seen_by[int(t)], key=lambda c: found[c, t].sum())
         world_board = np.linalg.inv(cam_world[c]) @ board_in_cam[c][int(t)]
-        frame_poses[f] = np.concatenate(_to_rt(world_board))
-    cam_poses = np.stack([np.concatenate(_to_rt(m)) for m in cam_world])
-    groups = []
+        frame_blocks.append(np.concatenate(_to_rt(world_board)))
+    problem = pyceres.Problem()
+    loss = pyceres.CauchyLoss(opts["loss_scale"])
+    views = []
     for f, t in enumerate(frames):
         for c in seen_by[int(t)]:
-            ids = np.flatnonzero(found[c, t])
-            groups.append((c, f, ids, pos[c, t][:, ids].T))
-    problem = _Problem(groups, obj, n_cams, len(frames), opts["fix_aspect"])
-    x0 = problem.pack(intr, cam_poses, frame_poses)
-    free = problem.free_mask(opts["fix_k3"])
-
-    def full(x_free: np.ndarray) -> np.ndarray:
-        x = x0.copy()
-        x[free] = x_free
-        return x
-
-    # The Jacobian is exact and sparse (OpenCV's derivatives); the step is solved
-    # exactly on its dense form. scipy's LSMR trust-region steps were measured to
-    # stall on this ill-conditioned problem (200 iterations, camera centres still
-    # 10-100 mm out, against 30-45 iterations to convergence here), and
-    # ``max_frames`` keeps the dense solve small.
-    fit = least_squares(
-        lambda xf: problem.residuals(full(xf)),
-        x0[free],
-        jac=lambda xf: problem.jacobian(full(xf), free).toarray(),
-        loss="cauchy",
-        f_scale=opts["loss_scale"],
-        x_scale="jac",
-        method="trf",
-        tr_solver="exact",
-        ftol=1e-10,
-        xtol=1e-10,
-        gtol=1e-10,
-        max_nfev=100,
-    )
-    x = full(fit.x)
-    sq = (problem.residuals(x).reshape(-1, 2) ** 2).sum(1)
-    per_cam = [float(np.sqrt(sq[problem.cam == c].mean())) for c in range(n_cams)]
+            blocks = [intr_blocks[c], cam_blocks[c], frame_blocks[f]]
+            # One residual block per corner: the robust loss weighs corners, not views.
+            for j in np.flatnonzero(found[c, t]):
+                view = _BoardView(obj[[j]], pos[c, t][:, [j]].T, square)
+                views.append((c, view, blocks))
+                problem.add_residual_block(view, loss, blocks)
+    problem.set_parameter_block_constant(cam_blocks[0])
+    if opts["fix_k3"]:
+        for block in intr_blocks:
+            problem.set_manifold(block, pyceres.SubsetManifold(len(block), [len(block) - 1]))
+    options = pyceres.SolverOptions()
+    options.linear_solver_type = pyceres.LinearSolverType.DENSE_SCHUR
+    options.num_threads = 1
+    options.max_num_iterations = 100
+    options.function_tolerance = options.parameter_tolerance = 1e-12
+    options.gradient_tolerance = 1e-12
+    options.minimizer_progress_to_stdout = False
+    options.logging_type = pyceres.LoggingType.SILENT
+    summary = pyceres.SolverSummary()
+    pyceres.solve(options, problem, summary)
+    sq_by_cam = [[] for _ in range(n_cams)]
+    for c, view, blocks in views:  # the blocks now hold the solution
+        residuals = np.zeros(view.num_residuals())
+        view.Evaluate(blocks, residuals, None)
+        sq_by_cam[c].append((residuals.reshape(-1, 2) ** 2).sum(1))
+    per_cam = [float(np.sqrt(np.concatenate(s).mean())) for s in sq_by_cam]
+    rms = float(np.sqrt(np.concatenate([np.concatenate(s) for s in sq_by_cam]).mean()))
     logger.info(
-        "bundle adjustment: %d observations, RMS %.3f px, %d evaluations (%s)",
-        len(sq),
-        float(np.sqrt(sq.mean())),
-        fit.nfev,
-        fit.message,
+        "bundle adjustment: %d board views, RMS %.3f px, %d iterations (%s)",
+        len(views),
+        rms,
+        summary.num_successful_steps + summary.num_unsuccessful_steps,
+        summary.termination_type,
     )
-    return (*problem.unpack(x), float(np.sqrt(sq.mean())), per_cam)
+    full_intr = np.stack(
+        [np.insert(b, 1, b[0]) if square else b for b in intr_blocks]
+    )  # back to fx, fy, cx, cy, ...
+    return full_intr, np.stack(cam_blocks), np.stack(frame_blocks), rms, per_cam
 
 
 def _cameras(names, sizes, intr, cam_poses, world: np.ndarray) -> list[Camera]:
