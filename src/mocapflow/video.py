@@ -273,8 +273,8 @@ def iter_range(
     threads : int, optional
         Decoder threads; default from :func:`decode_threads`.
     pixel_format : str
-        ``"bgr24"`` (as ``cv2.VideoCapture`` gives) or ``"rgb24"``, converted by
-        FFmpeg's swscale.
+        ``"bgr24"`` (as ``cv2.VideoCapture`` gives), ``"rgb24"`` or ``"gray"``,
+        converted by FFmpeg's swscale.
 
     Yields
     ------

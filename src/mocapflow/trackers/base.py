@@ -24,7 +24,7 @@ __all__ = [
 #: The one individual name the built-in trackers report (movement's default style).
 INDIVIDUAL = "id_0"
 #: Pixel formats a tracker may ask frames in (PyAV/FFmpeg names); ``bgr24`` is the default.
-PIXEL_FORMATS = ("bgr24", "rgb24")
+PIXEL_FORMATS = ("bgr24", "rgb24", "gray")
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,9 @@ class Tracker(Protocol):
     :func:`warmup_of` and :func:`reset_of`):
 
     ``pixel_format``
-        ``"bgr24"`` (the default, as ``cv2.VideoCapture`` gives) or ``"rgb24"``:
-        frames are decoded straight into it.
+        ``"bgr24"`` (the default, as ``cv2.VideoCapture`` gives), ``"rgb24"``, or
+        ``"gray"`` (the decoder's luma, ``(n, h, w)``): frames are decoded
+        straight into it, with no conversion in the tracker.
     ``warmup_frames``
         Frames a task decodes before its first one and runs through the
         tracker without keeping the results, for trackers that carry state

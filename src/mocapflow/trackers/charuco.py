@@ -70,6 +70,8 @@ class Charuco:
     marker_ratio: float = 0.8
     dictionary: str = "DICT_4X4_250"
     name: str = field(default="charuco", init=False)
+    #: Detection works on luma: decoded straight to gray, no colour conversion.
+    pixel_format: str = field(default="gray", init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.squares_x < 2 or self.squares_y < 2:
@@ -111,13 +113,13 @@ class Charuco:
         return pose_outputs([str(i) for i in range(self.n_corners)])
 
     def __call__(self, frames: np.ndarray) -> dict[str, np.ndarray]:
-        """Detect the board's corners in every frame."""
+        """Detect the board's corners in every frame (gray ``(n, h, w)`` or BGR)."""
         detector = _detector(self._board_params())
         n, k = len(frames), self.n_corners
         position = np.full((n, 2, k, 1), np.nan, np.float32)
         confidence = np.full((n, k, 1), np.nan, np.float32)
         for i, frame in enumerate(frames):
-            gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
             corners, ids, _, _ = detector.detectBoard(gray)
             if ids is None or len(ids) == 0:
                 continue
