@@ -30,8 +30,6 @@ import datetime as dt
 import json
 import os
 import platform
-import shutil
-import statistics
 import sys
 from pathlib import Path
 
@@ -41,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from peers import venvs  # noqa: E402
-from proctree import run_measured  # noqa: E402
+from sidebyside import copies, interleave, medians, ratios, table  # noqa: E402
 
 REPO = HERE.parent
 SAMPLE = REPO / "samples" / "pose2sim_single_person" / "synchronized_videos"
@@ -52,15 +50,7 @@ FRAMES_PER_VIDEO = 100
 
 def recording(n: int) -> Path:
     """A recording of ``n`` videos: copies of the sample's four, made once."""
-    root = DATA / str(n)
-    videos = root / "synchronized_videos"
-    if len(list(videos.glob("*.mp4"))) != n:
-        shutil.rmtree(root, ignore_errors=True)
-        videos.mkdir(parents=True)
-        sources = sorted(SAMPLE.glob("*.mp4"))
-        for i in range(n):
-            shutil.copy(sources[i % len(sources)], videos / f"cam{i + 1:02d}.mp4")
-    return root
+    return copies(sorted(SAMPLE.glob("*.mp4")), DATA, n)
 
 
 def commands(rec: Path, scratch: Path) -> dict[str, list[str]]:
@@ -133,30 +123,22 @@ def main() -> None:
     ap.add_argument("--markdown", type=Path, default=REPO / "docs" / "benchmark-pose.md")
     args = ap.parse_args()
     counts = [4] if args.quick else [int(x) for x in args.videos.split(",")]
-    repeats = 1 if args.quick else args.repeats
     scratch = HERE / "results" / "scratch-pose"
-    runs: dict[int, dict[str, list[dict]]] = {n: {} for n in counts}
     checks = {}
-    for r in range(repeats):
-        for n in counts:
-            rec = recording(n)
-            for name, cmd in commands(rec, scratch).items():
-                if name.startswith("loop") and n != counts[0]:
-                    continue  # the per-frame floor does not depend on the video count
-                shutil.rmtree(scratch / name, ignore_errors=True)
-                shutil.rmtree(scratch / f"{name}.zarr", ignore_errors=True)
-                scratch.mkdir(parents=True, exist_ok=True)
-                env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-                m = run_measured(cmd, env=env)
-                m.pop("stdout")
-                m["frames"] = n * FRAMES_PER_VIDEO
-                runs[n].setdefault(name, []).append(m)
-                print(f"repeat {r + 1} {n:2d} videos {name:28s} {m['wall_s']:7.2f} s "
-                      f"{m['cpu_s']:7.2f} CPU s {m['peak_rss_mb']:7.0f} MB "
-                      f"{m['max_processes']:3d} procs", flush=True)  # fmt: skip
-            if r == 0 and n == counts[0]:
-                checks = agreement(scratch)
-    summary = {n: {k: _median(v) for k, v in cells.items()} for n, cells in runs.items()}
+
+    def after_first(n: int) -> None:
+        if n == counts[0]:
+            checks.update(agreement(scratch))
+
+    runs = interleave(
+        lambda n: commands(recording(n), scratch),
+        counts,
+        1 if args.quick else args.repeats,
+        frames=lambda n: n * FRAMES_PER_VIDEO,
+        scratch=scratch,
+        once=("loop",),
+        after_first=after_first,
+    )
     doc = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cores": len(os.sched_getaffinity(0)), "platform": platform.platform()},
@@ -165,19 +147,14 @@ def main() -> None:
             for k, v in venvs.versions("skellytracker").items()
             if k in ("skellytracker", "mediapipe", "numpy", "opencv-contrib-python")
         },
-        "repeats": repeats,
-        "summary": summary,
+        "repeats": 1 if args.quick else args.repeats,
+        "summary": medians(runs),
         "runs": runs,
         "landmark_agreement_px": checks,
     }
     args.json.write_text(json.dumps(doc, indent=1, default=float))
     args.markdown.write_text(markdown(doc))
     print(markdown(doc))
-
-
-def _median(ms: list[dict]) -> dict:
-    keys = ("wall_s", "cpu_s", "cpu_util", "peak_rss_mb", "max_processes", "frames")
-    return {k: statistics.median(m[k] for m in ms) for k in keys}
 
 
 def markdown(doc: dict) -> str:
@@ -189,30 +166,23 @@ def markdown(doc: dict) -> str:
         f"{doc['peer_versions'].get('mediapipe')} in its own venv. Wall s, CPU s, "
         "peak RSS of the process tree, processes, CPU ms per frame.",
         "",
-        "| videos | run | wall s | CPU s | peak MB | procs | CPU ms/frame |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        *table(doc["summary"]),
+        "",
+        "Ratios (over 1: mocapflow is faster or uses less):",
+        "",
+        *ratios(
+            doc["summary"],
+            [
+                (
+                    "skelly-tracking",
+                    "mocapflow-holistic-tracking",
+                    "same model and mode (tracking)",
+                ),
+                ("skelly-static", "mocapflow-holistic-static", "same model and mode (static)"),
+                ("skelly-tracking", "mocapflow-default", "each one's default"),
+            ],
+        ),
     ]
-    for n, cells in doc["summary"].items():
-        for name, c in cells.items():
-            lines.append(
-                f"| {n} | {name} | {c['wall_s']:.1f} | {c['cpu_s']:.1f} | "
-                f"{c['peak_rss_mb']:.0f} | {c['max_processes']} | "
-                f"{1000 * c['cpu_s'] / c['frames']:.1f} |"
-            )
-    lines += ["", "Ratios (over 1: mocapflow is faster or uses less):", ""]
-    lines += ["| videos | comparison | wall ratio | memory ratio |", "|---:|---|---:|---:|"]
-    pairs = [
-        ("skelly-tracking", "mocapflow-holistic-tracking", "same model and mode (tracking)"),
-        ("skelly-static", "mocapflow-holistic-static", "same model and mode (static)"),
-        ("skelly-tracking", "mocapflow-default", "each one's default"),
-    ]
-    for n, cells in doc["summary"].items():
-        for peer, ours, label in pairs:
-            p, o = cells[peer], cells[ours]
-            lines.append(
-                f"| {n} | {label} | {p['wall_s'] / o['wall_s']:.2f}x | "
-                f"{p['peak_rss_mb'] / o['peak_rss_mb']:.2f}x |"
-            )
     first = doc["summary"][min(doc["summary"])]
     lines += ["", "CPU per frame against the bare single-process loop (same model and mode):", ""]
     for ours, loop in [

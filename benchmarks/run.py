@@ -25,17 +25,18 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import psutil
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from proctree import run_measured  # noqa: E402
+
 DATA = HERE / "results" / "data"
 STRATEGIES = ["process-per-video", "pool-rule", "pool-4", "mocapflow", "ceiling"]
 BASELINES = ["process-per-video", "pool-rule", "pool-4", "ceiling"]
@@ -111,63 +112,16 @@ def make_data(name: str, spec: dict, quick: bool) -> Path:
 def measure(strategy: str, recording: Path, tracker: str, scratch: Path) -> dict:
     """Run one strategy in its own process and measure its whole process tree."""
     shutil.rmtree(scratch, ignore_errors=True)
-    cmd = [
-        sys.executable,
-        str(HERE / "strategies.py"),
-        strategy,
-        str(recording),
-        tracker,
-        str(scratch),
-    ]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    launched = time.time()
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    root = psutil.Process(proc.pid)
-    peak = {"rss": 0, "procs": 0}
-
-    def sample():
-        while proc.poll() is None:
-            try:
-                tree = [root, *root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                break
-            rss = 0
-            alive = 0
-            for p in tree:
-                try:
-                    rss += p.memory_info().rss
-                    alive += 1
-                except psutil.NoSuchProcess:
-                    pass
-            peak["rss"] = max(peak["rss"], rss)
-            peak["procs"] = max(peak["procs"], alive)
-            time.sleep(0.02)  # 50 Hz
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, err = proc.communicate()
-    wall = time.perf_counter() - t0
-    sampler.join()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{strategy} on {recording.name} failed:\n{err[-2000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cmd = [sys.executable, str(HERE / "strategies.py"), strategy, str(recording), tracker]
+    m = run_measured([*cmd, str(scratch)])
+    launched = m.pop("launched")
+    m.pop("stdout")
     timing = json.loads((scratch / "timing.json").read_text())
-    cores = len(os.sched_getaffinity(0))
-    out = {
-        "wall_s": wall,
-        "peak_rss_mb": peak["rss"] / 2**20,
-        "max_processes": peak["procs"],
-        "cpu_s": cpu,
-        "cpu_util": cpu / (wall * cores),
-        **timing,
-    }
+    out = {**m, **timing}
     if "cluster_ready_epoch" in timing:
         # Start-up: interpreter, imports, probing, the store template and the cluster.
-        out["startup_s"] = timing.pop("cluster_ready_epoch") - launched
-        out.pop("cluster_ready_epoch", None)
-        out["wall_excl_startup_s"] = wall - out["startup_s"]
+        out["startup_s"] = out.pop("cluster_ready_epoch") - launched
+        out["wall_excl_startup_s"] = m["wall_s"] - out["startup_s"]
     shutil.rmtree(scratch, ignore_errors=True)
     return out
 

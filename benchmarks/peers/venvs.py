@@ -18,6 +18,7 @@ ROOT = HERE.parent / ".peers"
 #: Peer name -> pip requirements.
 PEERS = {
     "skellytracker": ["skellytracker[mediapipe]==2025.10.1024"],
+    "aniposelib": ["aniposelib==0.8.0"],
 }
 
 

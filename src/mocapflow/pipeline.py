@@ -133,7 +133,12 @@ def calibrate(
     pos = ds.position.sel(view=names).isel(individual=0).values
     sizes = [(v.info.width, v.info.height) for v in rec.views if v.name in names]
     obj = tracker.board().getChessboardCorners()
+    on_event = process_kwargs.get("on_event")
+    if on_event:
+        on_event("stage", {"label": "fitting cameras", "done": 0, "total": None})
     fit = calibrate_cameras(pos, names, sizes, obj, origin=origin)
+    if on_event:
+        on_event("stage", {"label": "fitting cameras", "done": 1, "total": 1})
     for w in fit.warnings:
         logger.warning("%s", w)
     meta = {
@@ -329,7 +334,9 @@ def run_pipeline(
             client=session,
             **run,
         )
-        triangulate_store(tracking.store, cameras, triangulation, up_axis=up, client=session)
-        filter_store(tracking.store, filtering, client=session)
+        triangulate_store(
+            tracking.store, cameras, triangulation, up_axis=up, client=session, on_event=on_event
+        )
+        filter_store(tracking.store, filtering, client=session, on_event=on_event)
     exports = export_store(tracking.store, formats) if formats else []
     return PipelineResult(tracking, Path(calibration), tracking.store, exports, fit)

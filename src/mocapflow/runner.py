@@ -26,6 +26,7 @@ from . import store as _store
 from .cluster import Session, Work
 from .errors import RecordingError, StoreBusyError, StoreError, UsageError
 from .recording import Recording
+from .report import run_report_path, write_run_report
 from .schema import (
     DEFAULT_CHUNK_FRAMES,
     DEFAULT_TRACKER,
@@ -71,7 +72,9 @@ class RunResult:
     dashboard : str or None
         The dashboard URL.
     report : pathlib.Path or None
-        The performance report.
+        Dask's performance report (how the cluster spent its time).
+    run_report : pathlib.Path or None
+        The run report (views, rates, detections, failures; see mocapflow.report).
     seconds : float
         Wall time of the run.
 
@@ -87,6 +90,7 @@ class RunResult:
     dashboard: str | None = None
     report: Path | None = None
     seconds: float = 0.0
+    run_report: Path | None = None
 
     @property
     def failed_views(self) -> list[str]:
@@ -284,6 +288,7 @@ def process(
             )
             completed = False
         ledger.finalize(store, views, completed)
+        run_report = write_run_report(store) if report else None
     return RunResult(
         store=store,
         views=views,
@@ -295,6 +300,7 @@ def process(
         dashboard=dashboard,
         report=rpath,
         seconds=time.perf_counter() - t0,
+        run_report=run_report,
     )
 
 
@@ -392,7 +398,27 @@ def _compute_tasks(client, todo, trk, store, time_chunk, retries, rpath, on_even
     return records
 
 
-def _write_group(session: Session, n_tasks: int, lazy: xr.Dataset, store, group: str) -> xr.Dataset:
+def _watch(client, future, label: str, on_event) -> None:
+    """Wait for a future, reporting ``on_event("stage", ...)`` as its tasks finish."""
+    if on_event is None:
+        future.result()
+        return
+    from distributed.diagnostics.progressbar import TextProgressBar
+
+    class _Stage(TextProgressBar):
+        def _draw_bar(self, remaining, all, **kwargs):
+            on_event("stage", {"label": label, "done": all - remaining, "total": all})
+
+        def _draw_stop(self, **kwargs):
+            pass
+
+    _Stage([future], scheduler=client.scheduler.address, interval="200ms")
+    future.result()
+
+
+def _write_group(
+    session: Session, n_tasks: int, lazy: xr.Dataset, store, group: str, on_event
+) -> xr.Dataset:
     """Compute a lazy 3-D dataset into a group of the store, and record it in the ledger.
 
     The group records what it was made from (see :func:`mocapflow.ledger.freshness`)
@@ -402,8 +428,10 @@ def _write_group(session: Session, n_tasks: int, lazy: xr.Dataset, store, group:
     delayed = _store.write_group(lazy, store, group)
     session.work = Work(n_tasks, 0)
     with _fatal_as_one_line(Path(store)), session:
-        session.client.compute(delayed, sync=True)
+        _watch(session.client, session.client.compute(delayed), group, on_event)
         ledger.record_group(store, group, source)
+    if run_report_path(Path(store)).exists():  # keep the run report up to date
+        write_run_report(store)
     return _store.open_group(store, group)
 
 
@@ -416,6 +444,7 @@ def triangulate_store(
     client=None,
     cluster: str | None = None,
     cluster_config: str | Path | None = None,
+    on_event: Callable[[str, dict], None] | None = None,
 ) -> xr.Dataset:
     """Triangulate a 2-D store into its ``points3d`` group.
 
@@ -433,6 +462,8 @@ def triangulate_store(
         Compute on this client; otherwise on the cluster profile's.
     cluster, cluster_config
         The profile, as :func:`process` takes them.
+    on_event : callable, optional
+        Called as ``on_event("stage", {"label", "done", "total"})`` as tasks finish.
 
     Returns
     -------
@@ -452,7 +483,8 @@ def triangulate_store(
         )
     lazy = graph.points3d(store, tracks, cameras, settings)
     lazy.attrs["up_axis"] = up_axis
-    return _write_group(session, len(lazy.position.data.chunks[0]), lazy, store, POINTS3D)
+    n_blocks = len(lazy.position.data.chunks[0])
+    return _write_group(session, n_blocks, lazy, store, POINTS3D, on_event)
 
 
 def filter_store(
@@ -462,6 +494,7 @@ def filter_store(
     client=None,
     cluster: str | None = None,
     cluster_config: str | Path | None = None,
+    on_event: Callable[[str, dict], None] | None = None,
 ) -> xr.Dataset:
     """Gap-fill and low-pass a store's ``points3d`` into its ``filtered`` group.
 
@@ -471,8 +504,8 @@ def filter_store(
         A store with a ``points3d`` group (see :func:`triangulate_store`).
     settings : FilterSettings, optional
         Default :class:`~mocapflow.schema.FilterSettings`.
-    client, cluster, cluster_config
-        Where to compute, as :func:`triangulate_store` takes them.
+    client, cluster, cluster_config, on_event
+        As :func:`triangulate_store` takes them.
 
     Returns
     -------
@@ -489,4 +522,5 @@ def filter_store(
         logger.warning("%s/%s is stale: %s", store, POINTS3D, stale)
     points = _store.open_group(store, POINTS3D)
     lazy = graph.smoothed(points, settings)
-    return _write_group(session, len(lazy.position.data.chunks[2]), lazy, store, FILTERED)
+    n_tasks = len(lazy.position.data.chunks[2])
+    return _write_group(session, n_tasks, lazy, store, FILTERED, on_event)

@@ -75,14 +75,16 @@ def triangulate_cmd(
     with errors():
         settings = opt.triangulation_settings(min_views, min_confidence, max_error, swap_lr)
         cameras, meta = read_calibration(calibration)
-        triangulate_store(
-            store,
-            cameras,
-            settings,
-            up_axis=up_axis(meta),
-            cluster=cluster,
-            cluster_config=cluster_config,
-        )
+        with tracking_progress() as progress:
+            triangulate_store(
+                store,
+                cameras,
+                settings,
+                up_axis=up_axis(meta),
+                cluster=cluster,
+                cluster_config=cluster_config,
+                on_event=progress,
+            )
         s = summary(store)
     print_summary({"views": [], "groups": {POINTS3D: s["groups"][POINTS3D]}}, store)
 
@@ -102,7 +104,10 @@ def filter_cmd(
 
     with errors():
         settings = opt.filter_settings(max_gap, cutoff, order)
-        filter_store(store, settings, cluster=cluster, cluster_config=cluster_config)
+        with tracking_progress() as progress:
+            filter_store(
+                store, settings, cluster=cluster, cluster_config=cluster_config, on_event=progress
+            )
         s = summary(store)
     print_summary({"views": [], "groups": {FILTERED: s["groups"][FILTERED]}}, store)
 

@@ -33,11 +33,12 @@ class _Tracking:
     """A progress callback for :func:`mocapflow.process` (and the stages that call it)."""
 
     def __init__(self, label: str):
+        self.label = label
         self.progress = Progress(
-            TextColumn(f"[bold]{label}[/]"),
+            TextColumn("[bold]{task.fields[label]}[/]"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("chunks"),
+            TextColumn("tasks"),
             TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
             TextColumn("eta"),
@@ -45,11 +46,15 @@ class _Tracking:
             console=err,
         )
         self.task = None
+        self.shown = False
+        self.stages: dict[str, int] = {}
         self.frames = 0
         self.t0 = time.perf_counter()
 
     def __call__(self, kind: str, info: dict) -> None:
-        if kind == "start":
+        if kind == "stage":
+            self._stage(info)
+        elif kind == "start":
             self._start(info)
         elif kind == "chunk" and self.task is not None:
             self.frames += info.get("n_decoded", 0)
@@ -57,6 +62,22 @@ class _Tracking:
             self.progress.update(self.task, advance=1, rate=f"{rate:,.0f} frames/s")
             if info.get("error"):
                 err.print(f"[yellow]warning:[/] {escape(info['error'])}", highlight=False)
+
+    def _stage(self, info: dict) -> None:
+        """Show a later stage (triangulation, filtering, the fit) on a row of its own."""
+        self._show()
+        if info["label"] not in self.stages:
+            self.stages[info["label"]] = self.progress.add_task(
+                info["label"], total=info["total"], rate="", label=info["label"]
+            )
+        self.progress.update(
+            self.stages[info["label"]], completed=info["done"], total=info["total"]
+        )
+
+    def _show(self) -> None:
+        if not self.shown:
+            self.progress.start()
+            self.shown = True
 
     def _start(self, info: dict) -> None:
         if not info["todo"]:
@@ -72,13 +93,13 @@ class _Tracking:
                     err.print(
                         f"profile:   {session.profile['name']} from {source}", highlight=False
                     )
-            self.progress.start()
+            self._show()
         else:
             self.progress.remove_task(self.task)
         skipped = info["n_tasks"] - info["todo"]
         if skipped:
             err.print(f"resuming:  {skipped} chunks already done, {info['todo']} to compute")
-        self.task = self.progress.add_task("track", total=info["todo"], rate="")
+        self.task = self.progress.add_task("track", total=info["todo"], rate="", label=self.label)
         self.frames, self.t0 = 0, time.perf_counter()
 
 
@@ -89,7 +110,7 @@ def tracking_progress(label: str = "tracking"):
     try:
         yield tracker
     finally:
-        if tracker.task is not None:  # a bar never shown leaves no trace
+        if tracker.shown:  # a bar never shown leaves no trace
             tracker.progress.stop()
 
 
@@ -116,6 +137,8 @@ def print_result(result) -> None:
     )
     if result.report:
         out.print(f"report: {result.report}", highlight=False)
+    if result.run_report:
+        out.print(f"run report: {result.run_report}", highlight=False)
     out.print(
         f"open it: [bold]xr.open_zarr({escape(repr(str(result.store)))}, consolidated=False)[/] "
         f"or [bold]mocapflow info {escape(str(result.store))}[/]",

@@ -1,0 +1,154 @@
+"""The run report a lab keeps: one self-contained HTML page about a store (Bokeh, inline).
+
+Beside Dask's performance report (how the cluster spent its time), this one
+says what was recorded and what came out: each view's frames, status, frames
+per second of its tasks and detection rate over time, the failures and
+warnings, and for 3-D runs the reprojection error over time and the bones'
+stability.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+
+from . import ledger
+from . import store as _store
+from .schema import POINTS3D
+
+__all__ = ["run_report_path", "write_run_report"]
+
+#: Points along time in the plots (frames are binned to this many).
+BINS = 200
+
+
+def run_report_path(store: Path) -> Path:
+    """Where a store's run report goes: ``<store stem>.run.html`` beside it."""
+    return store.with_name(store.name.removesuffix(".zarr") + ".run.html")
+
+
+def _binned(values: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Means over at most :data:`BINS` equal bins of frames."""
+    edges = np.linspace(0, len(values), min(BINS, len(values)) + 1).astype(int)
+    centres = np.array([time[a:b].mean() for a, b in zip(edges[:-1], edges[1:], strict=True)])
+    with np.errstate(invalid="ignore"):
+        means = np.array(
+            [
+                np.nanmean(values[a:b]) if b > a else np.nan
+                for a, b in zip(edges[:-1], edges[1:], strict=True)
+            ]
+        )
+    return centres, means
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_run_report(store: str | Path) -> Path:
+    """Write the run report of a store; return its path.
+
+    Damaged parts are named, never read.
+    """
+    from bokeh.embed import file_html
+    from bokeh.layouts import column
+    from bokeh.models import Div
+    from bokeh.plotting import figure
+    from bokeh.resources import INLINE
+
+    store = Path(store)
+    s = ledger.summary(store)
+    attrs = s["attrs"]
+    unit = attrs.get("time_unit", "frames")
+    records = ledger.done_chunks(store)
+    rates = {}
+    for r in records.values():
+        n, secs = rates.get(r.get("view"), (0, 0.0))
+        rates[r.get("view")] = (n + r.get("n_decoded", 0), secs + r.get("seconds", 0.0))
+    rows = [
+        [
+            v["view"],
+            v["status"],
+            v["frames"],
+            v["decoded"],
+            f"{rates[v['view']][0] / rates[v['view']][1]:.0f}"
+            if rates.get(v["view"], (0, 0))[1]
+            else "-",
+            f"{v['detected_pct']:.1f}%" if "detected_pct" in v else "-",
+        ]
+        for v in s["views"]
+    ]
+    notes = [f"{v['view']}: {v['error']}" for v in s["views"] if v.get("error")]
+    notes += [f"warning: {w}" for w in attrs.get("warnings", [])]
+    notes += [f"stale: {k}: {why}" for k, why in s["stale"].items()]
+    notes += [f"damaged: {p}" for p in s["problems"]]
+    facts = (
+        f"{attrs.get('recording', '')}; tracker {attrs.get('tracker')} "
+        f"{attrs.get('tracker_params', {})}; {attrs.get('start_time', '-')} to "
+        f"{attrs.get('end_time', '-')}; cluster: {attrs.get('cluster', {}).get('reason', '-')}"
+    )
+    parts = [
+        Div(text=f"<h1>mocapflow run: {html.escape(store.name)}</h1><p>{html.escape(facts)}</p>"),
+        Div(
+            text=_table(
+                rows, ["view", "status", "frames", "decoded", "frames/s per task", "detected"]
+            )
+        ),
+        Div(
+            text="<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
+            if notes
+            else "<p>No failures, warnings or damage.</p>"
+        ),
+    ]
+    if None not in {p.group for p in s["problems"]} and "confidence" in _store.open_tracks(store):
+        tracks = _store.open_tracks(store)
+        time = tracks.time.values
+        fig = figure(
+            title="detection rate per view",
+            x_axis_label=unit,
+            y_axis_label="% of keypoints found",
+            width=900,
+            height=300,
+        )
+        for view in tracks.view.values:
+            found = (
+                np.isfinite(tracks.confidence.sel(view=view).values).reshape(len(time), -1).mean(1)
+            )
+            x, y = _binned(100 * found, time)
+            fig.line(x, y, legend_label=str(view))
+        parts.append(fig)
+    if POINTS3D in s["groups"] and POINTS3D not in {p.group for p in s["problems"]}:
+        points = _store.open_group(store, POINTS3D)
+        err = points.reprojection_error.values.reshape(points.sizes["time"], -1)
+        with np.errstate(invalid="ignore"):
+            per_frame = np.array([np.nanmedian(e) if np.isfinite(e).any() else np.nan for e in err])
+        fig = figure(
+            title="reprojection error (median over keypoints)",
+            x_axis_label=unit,
+            y_axis_label="pixels",
+            width=900,
+            height=300,
+        )
+        x, y = _binned(per_frame, points.time.values)
+        fig.line(x, y)
+        parts.append(fig)
+        figures = [
+            f"{g}: {v['triangulated'] * 100:.1f}% triangulated, reprojection error median "
+            f"{v['median_error_px']:.1f} px, p90 {v['p90_error_px']:.1f} px, bone length CV "
+            f"median {v['bone_cv_median']:.3f}"
+            for g, v in s["groups"].items()
+        ]
+        parts.append(
+            Div(text="<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in figures) + "</ul>")
+        )
+    path = run_report_path(store)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(file_html(column(*parts), resources=INLINE, title=f"mocapflow: {store.name}"))
+    tmp.replace(path)
+    return path
