@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -14,6 +16,22 @@ from mocapflow.video import VideoWriter
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 POSE2SIM = FIXTURES / "pose2sim_single_person"
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "pose2sim_single_person"
+EXE = str(Path(sys.executable).with_name("mocapflow"))
+EXPORT_FORMATS = "csv,trc,npy,nwb,dlc,sleap"
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """``mocapflow run`` on the repo's sample (MediaPipe, every export): the store and the CLI."""
+    out = tmp_path_factory.mktemp("pose") / "pose.zarr"
+    proc = subprocess.run(
+        [EXE, "run", SAMPLE, "-c", SAMPLE / "Calib.qca.txt", "-t", "mediapipe", "--out", out,
+         "-f", EXPORT_FORMATS],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
 
 
 def sequential_frames(path: str | Path) -> np.ndarray:

@@ -6,8 +6,6 @@ Uses the real sample: MediaPipe tracks, triangulated with the Qualisys calibrati
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,20 +18,10 @@ from movement.io import load_poses, save_poses  # noqa: E402
 from movement.kinematics import compute_velocity  # noqa: E402
 from movement.validators.datasets import ValidPosesInputs  # noqa: E402
 
-SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "pose2sim_single_person"
-EXE = str(Path(sys.executable).with_name("mocapflow"))
-FORMATS = "csv,trc,npy,nwb,dlc,sleap"
-
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("mv") / "pose.zarr"
-    proc = subprocess.run(
-        [EXE, "run", SAMPLE, "-c", SAMPLE / "Calib.qca.txt", "--out", out, "-f", FORMATS],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    return out
+def store(sample_run) -> Path:
+    return sample_run[0]
 
 
 def _velocity_per_second_matches(ds: xr.Dataset) -> None:

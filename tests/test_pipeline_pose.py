@@ -7,8 +7,6 @@ first attempt gives.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,18 +21,11 @@ from mocapflow.triangulate import CameraSet, triangulate_frames
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "pose2sim_single_person"
 CALIBRATION = SAMPLE / "Calib.qca.txt"
-EXE = str(Path(sys.executable).with_name("mocapflow"))
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pose") / "pose.zarr"
-    proc = subprocess.run(
-        [EXE, "run", SAMPLE, "-c", CALIBRATION, "-t", "mediapipe", "--out", out],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    return out, proc
+def run(sample_run):
+    return sample_run
 
 
 def _naive(store: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import dask
@@ -130,19 +131,26 @@ def track(
     return ds
 
 
+def _key_word(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", text)
+
+
 def write_tasks(
     specs: list[ChunkSpec], tracker: Tracker, store: str | Path, time_chunk: int
 ) -> list:
     """Return one ``dask.delayed`` task per chunk that tracks it and writes its region.
 
-    Keys name the stage, the view and the store (``track-cam2-<store>-<start>``),
+    Keys name the stage, the view and the store (``track_cam2-<store>-<start>``),
     so the dashboard tells views apart and two stores on one client never collide.
+    Dask groups tasks by the key's first ``-``-separated word (``key_split``), so
+    the view joins the stage with ``_`` and loses any character but ``[A-Za-z0-9_]``.
     """
     run = dask.delayed(run_chunk, pure=False)
     token = dask.base.tokenize(str(Path(store).resolve()))[:8]
+    keys = [f"track_{_key_word(s.view)}-{token}-{s.start}" for s in specs]
     return [
-        run(s, tracker, str(store), time_chunk, dask_key_name=f"track-{s.view}-{token}-{s.start}")
-        for s in specs
+        run(s, tracker, str(store), time_chunk, dask_key_name=key)
+        for s, key in zip(specs, keys, strict=True)
     ]
 
 

@@ -16,6 +16,7 @@ import pytest
 
 import mocapflow
 import mocapflow.ledger
+from mocapflow.store import open_tracks
 from mocapflow.trackers import TrackerError, get_tracker
 from mocapflow.trackers.mediapipe_pose import BODY, BODY_BONES, HAND, HAND_BONES
 
@@ -43,10 +44,9 @@ def oracle(tmp_path_factory) -> dict:
 
 
 @pytest.fixture(scope="session")
-def default_run(tmp_path_factory):
-    """The sample tracked with the default settings (one task per view)."""
-    out = tmp_path_factory.mktemp("mp") / "s.zarr"
-    return mocapflow.process(SAMPLE, "mediapipe", out, workers=2, report=False)
+def default_run(sample_run):
+    """The 2-D store of the sample tracked by ``mocapflow run`` with default settings."""
+    return open_tracks(sample_run[0])
 
 
 def _store_arrays(ds) -> tuple[np.ndarray, np.ndarray]:
@@ -68,8 +68,7 @@ def test_names_and_bones_are_mediapipes():
 
 
 def test_default_run_equals_sequential(default_run, oracle):
-    assert default_run.exit_code == 0
-    pos, conf = _store_arrays(default_run.open())
+    pos, conf = _store_arrays(default_run)
     assert np.isfinite(oracle["position"]).all()  # the person is found in every frame
     np.testing.assert_array_equal(pos, oracle["position"])
     np.testing.assert_array_equal(conf, oracle["confidence"])
@@ -104,7 +103,7 @@ def test_one_frame_tasks_equal_sequential(oracle):
 
 def test_landmarks_lie_on_the_person(default_run, oracle):
     """Drawn back onto the frame, body joints fall inside MediaPipe's own person mask."""
-    pos, _ = _store_arrays(default_run.open())
+    pos, _ = _store_arrays(default_run)
     joints = [BODY.index(j) for j in ("nose", "left_shoulder", "right_hip", "left_knee")]
     inside = []
     for v in range(len(VIDEOS)):
@@ -118,6 +117,7 @@ def test_landmarks_lie_on_the_person(default_run, oracle):
     assert np.nanmax(pos[:, :, 1]) > 1080
 
 
+@pytest.mark.slow
 def test_tracking_mode_with_warmup_comes_close(tmp_path):
     """Tracking mode: a warm-up before each task brings chunked results near a sequential run."""
     oracle = _oracle(tmp_path / "tracking.npz", "--tracking")
