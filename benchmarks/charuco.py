@@ -13,7 +13,7 @@ once; copies for 8 and 16 videos), interleaved in one run:
   mocapflow's OpenCV: the CPU-per-frame floor;
 * ``mocapflow-calibrate`` / ``anipose-calibrate`` (4 videos): the whole
   calibration (board detection and fit) by ``mocapflow calibrate`` and by
-  aniposelib 0.8.0 (``detect_videos`` + ``calibrate_rows``, in its venv); their
+  aniposelib 0.8.0 (``calibrate_videos``'s steps, in its venv); their
   camera centres are compared with the scene's true cameras.
 
 Results: docs/benchmark-charuco.json and docs/benchmark-charuco.md.
