@@ -177,7 +177,12 @@ def chunk_files(path: str | Path, name: str, view_index: int, start: int, stop: 
     Keys come from the array's own chunk-key encoding and its chunk grid; the
     file is where the store's local backend keeps that key.
     """
-    arr = _array(path, name)
+    return _region_chunk_files(_array(path, name), name, view_index, start, stop)
+
+
+def _region_chunk_files(
+    arr: zarr.Array, name: str, view_index: int, start: int, stop: int
+) -> list[tuple[str, Path]]:
     store_path = arr.store_path
     root = Path(store_path.store.root)
     t_chunk = arr.metadata.chunk_grid.chunk_shape[1]
@@ -283,16 +288,14 @@ def write_region(
 
     """
     n = len(decoded)
-    data = {
-        name: (_array(path, name).metadata.dimension_names, values[None])
-        for name, values in arrays.items()
-    }
-    data[DECODED] = (("view", "time"), decoded[None])
-    region = {"view": slice(view_index, view_index + 1), "time": slice(start, start + n)}
-    xr.Dataset(data).to_zarr(str(path), region=region, mode="r+", consolidated=False)
+    # Straight through zarr: the arrays' dims are (view, time, ...) as the template
+    # made them, and tracker outputs carry no CF encoding (values are stored as is).
+    group = zarr.open_group(str(path), mode="r+", zarr_format=3)
     sums = {}
-    for name in data:
-        for key, file in chunk_files(path, name, view_index, start, start + n):
+    for name, values in [*arrays.items(), (DECODED, decoded)]:
+        arr = group[name]
+        arr[view_index : view_index + 1, start : start + n] = np.asarray(values)[None]
+        for key, file in _region_chunk_files(arr, name, view_index, start, start + n):
             try:
                 with open(file, "rb") as fh:
                     body = fh.read()
