@@ -21,3 +21,20 @@ def test_lazy_graph_computes_nothing_until_asked(markers_recording, tmp_path):
         computed = ds.compute()
     want = oracle_tracks(markers_recording, get_tracker("framestats"))["frame_mean"]
     np.testing.assert_array_equal(computed.frame_mean.values, want)
+
+
+def test_task_keys_group_by_stage_and_view():
+    """The dashboard groups tasks by Dask's key prefix: one group per stage and view."""
+    from dask.utils import key_split
+
+    from mocapflow.graph import task_key
+    from mocapflow.tasks import ChunkSpec
+
+    def spec(view: str, start: int) -> ChunkSpec:
+        return ChunkSpec(0, view, "v.mp4", start, start + 30, 0, None, 300)
+
+    assert key_split(task_key(spec("cam2", 60), "0a1b2c3d")) == "track_cam2"
+    assert key_split(task_key(spec("cam-2 left", 0), "deadbeef")) == "track_cam_2_left"
+    assert key_split(task_key(spec("cam2", 0), "0a1b2c3d")) != key_split(
+        task_key(spec("cam3", 0), "0a1b2c3d")
+    )

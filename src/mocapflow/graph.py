@@ -37,7 +37,7 @@ from .schema import (
 from .tasks import ChunkSpec, plan_chunks, run_chunk, track_chunk
 from .trackers import Tracker, get_tracker, warmup_of
 
-__all__ = ["plan", "points3d", "smoothed", "track", "write_tasks"]
+__all__ = ["plan", "points3d", "smoothed", "task_key", "track", "write_tasks"]
 
 logger = logging.getLogger(__name__)
 
@@ -131,8 +131,13 @@ def track(
     return ds
 
 
-def _key_word(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", text)
+def task_key(spec: ChunkSpec, token: str) -> str:
+    """Return a tracking task's key: ``track_<view>-<token>-<start>``.
+
+    Dask groups tasks by the key's first ``-``-separated word (``key_split``), so
+    the view joins the stage with ``_`` and loses any character but ``[A-Za-z0-9_]``.
+    """
+    return f"track_{re.sub(r'[^A-Za-z0-9_]', '_', spec.view)}-{token}-{spec.start}"
 
 
 def write_tasks(
@@ -140,17 +145,14 @@ def write_tasks(
 ) -> list:
     """Return one ``dask.delayed`` task per chunk that tracks it and writes its region.
 
-    Keys name the stage, the view and the store (``track_cam2-<store>-<start>``),
-    so the dashboard tells views apart and two stores on one client never collide.
-    Dask groups tasks by the key's first ``-``-separated word (``key_split``), so
-    the view joins the stage with ``_`` and loses any character but ``[A-Za-z0-9_]``.
+    Keys name the stage, the view and the store (``track_cam2-<store>-<start>``,
+    see :func:`task_key`), so the dashboard tells views apart and two stores on
+    one client never collide.
     """
     run = dask.delayed(run_chunk, pure=False)
     token = dask.base.tokenize(str(Path(store).resolve()))[:8]
-    keys = [f"track_{_key_word(s.view)}-{token}-{s.start}" for s in specs]
     return [
-        run(s, tracker, str(store), time_chunk, dask_key_name=key)
-        for s, key in zip(specs, keys, strict=True)
+        run(s, tracker, str(store), time_chunk, dask_key_name=task_key(s, token)) for s in specs
     ]
 
 
