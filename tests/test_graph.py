@@ -38,3 +38,7 @@ def test_task_keys_group_by_stage_and_view():
     assert key_split(task_key(spec("cam2", 0), "0a1b2c3d")) != key_split(
         task_key(spec("cam3", 0), "0a1b2c3d")
     )
+    # names that clean up alike still give distinct tasks (the view's index)
+    cam_1 = ChunkSpec(0, "cam-1", "a.mp4", 0, 30, 0, None, 300)
+    cam_1b = ChunkSpec(1, "cam_1", "b.mp4", 0, 30, 0, None, 300)
+    assert task_key(cam_1, "0a1b2c3d") != task_key(cam_1b, "0a1b2c3d")

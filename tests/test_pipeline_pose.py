@@ -1,4 +1,4 @@
-"""The real sample end to end: MediaPipe in chunks, triangulation, filtering, exports.
+"""The real sample end to end: MediaPipe (one task per view), triangulation, filtering, exports.
 
 The 3-D figures are compared with a naive pipeline on the same detections (every
 view with visibility >= 0.5, plain DLT, no left/right repair), which is what a

@@ -132,12 +132,14 @@ def track(
 
 
 def task_key(spec: ChunkSpec, token: str) -> str:
-    """Return a tracking task's key: ``track_<view>-<token>-<start>``.
+    """Return a tracking task's key: ``track_<view>-<token>-<view index>-<start>``.
 
     Dask groups tasks by the key's first ``-``-separated word (``key_split``), so
-    the view joins the stage with ``_`` and loses any character but ``[A-Za-z0-9_]``.
+    the view joins the stage with ``_`` and loses any character but ``[A-Za-z0-9_]``;
+    the view's index keeps the key unique when two names clean up alike.
     """
-    return f"track_{re.sub(r'[^A-Za-z0-9_]', '_', spec.view)}-{token}-{spec.start}"
+    view = re.sub(r"[^A-Za-z0-9_]", "_", spec.view)
+    return f"track_{view}-{token}-{spec.view_index}-{spec.start}"
 
 
 def write_tasks(
@@ -145,7 +147,7 @@ def write_tasks(
 ) -> list:
     """Return one ``dask.delayed`` task per chunk that tracks it and writes its region.
 
-    Keys name the stage, the view and the store (``track_cam2-<store>-<start>``,
+    Keys name the stage, the view and the store (``track_cam2-<store>-1-<start>``,
     see :func:`task_key`), so the dashboard tells views apart and two stores on
     one client never collide.
     """

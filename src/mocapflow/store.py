@@ -294,7 +294,14 @@ def write_region(
     sums = {}
     for name, values in [*arrays.items(), (DECODED, decoded)]:
         arr = group[name]
-        arr[view_index : view_index + 1, start : start + n] = np.asarray(values)[None]
+        values = np.asarray(values)
+        fits = (n, *arr.shape[2:])
+        if arr.metadata.dimension_names[:2] != ("view", "time") or values.shape != fits:
+            raise ValueError(  # a tracker or planner bug, not a user error
+                f"{path}: {name} {values.shape} does not fit {n} frames of "
+                f"{arr.metadata.dimension_names} {arr.shape}"
+            )
+        arr[view_index : view_index + 1, start : start + n] = values[None]
         for key, file in _region_chunk_files(arr, name, view_index, start, start + n):
             try:
                 with open(file, "rb") as fh:
