@@ -21,7 +21,6 @@ Results: docs/benchmark-charuco.json and docs/benchmark-charuco.md.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -35,9 +34,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from peers import venvs  # noqa: E402
-from sidebyside import copies, interleave, medians, ratios, table  # noqa: E402
+from sidebyside import arguments, copies, interleave, medians, ratios, table  # noqa: E402
 
-REPO = HERE.parent
 DATA = HERE / "results" / "data" / "charuco"
 SCRATCH = HERE / "results" / "scratch-charuco"
 MOCAPFLOW = str(Path(sys.executable).with_name("mocapflow"))
@@ -99,14 +97,8 @@ def accuracy() -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--videos", default="4,8,16")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="4 videos, 1 repeat")
-    ap.add_argument("--json", type=Path, default=REPO / "docs" / "benchmark-charuco.json")
-    ap.add_argument("--markdown", type=Path, default=REPO / "docs" / "benchmark-charuco.md")
-    args = ap.parse_args()
-    counts = [4] if args.quick else [int(x) for x in args.videos.split(",")]
+    args = arguments(__doc__.splitlines()[0], "charuco")
+    counts = args.counts
     checks = {}
 
     def after_first(n: int) -> None:

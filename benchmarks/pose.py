@@ -25,7 +25,6 @@ skellytracker and mocapflow, give the same landmarks on the same frames.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -39,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from peers import venvs  # noqa: E402
-from sidebyside import copies, interleave, medians, ratios, table  # noqa: E402
+from sidebyside import arguments, copies, interleave, medians, ratios, table  # noqa: E402
 
 REPO = HERE.parent
 SAMPLE = REPO / "samples" / "pose2sim_single_person" / "synchronized_videos"
@@ -115,14 +114,8 @@ def agreement(scratch: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--videos", default="4,8,16")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="4 videos, 1 repeat")
-    ap.add_argument("--json", type=Path, default=REPO / "docs" / "benchmark-pose.json")
-    ap.add_argument("--markdown", type=Path, default=REPO / "docs" / "benchmark-pose.md")
-    args = ap.parse_args()
-    counts = [4] if args.quick else [int(x) for x in args.videos.split(",")]
+    args = arguments(__doc__.splitlines()[0], "pose")
+    counts = args.counts
     scratch = HERE / "results" / "scratch-pose"
     checks = {}
 

@@ -7,6 +7,7 @@ another, so that slow drifts of the machine hit every configuration alike.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import statistics
@@ -16,6 +17,20 @@ from pathlib import Path
 from proctree import run_measured
 
 KEYS = ("wall_s", "cpu_s", "cpu_util", "peak_rss_mb", "max_processes", "frames")
+
+
+def arguments(description: str, name: str) -> argparse.Namespace:
+    """The options every peer benchmark takes; results go to ``docs/benchmark-<name>.*``."""
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--videos", default="4,8,16")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="4 videos, 1 repeat")
+    ap.add_argument("--json", type=Path, default=docs / f"benchmark-{name}.json")
+    ap.add_argument("--markdown", type=Path, default=docs / f"benchmark-{name}.md")
+    args = ap.parse_args()
+    args.counts = [4] if args.quick else [int(x) for x in args.videos.split(",")]
+    return args
 
 
 def copies(sources: list[Path], root: Path, n: int) -> Path:

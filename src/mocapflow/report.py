@@ -43,6 +43,13 @@ def _binned(values: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return centres, means
 
 
+def _over_time(title: str, unit: str, y_label: str):
+    """Return an empty Bokeh figure for a quantity over the recording's time."""
+    from bokeh.plotting import figure
+
+    return figure(title=title, x_axis_label=unit, y_axis_label=y_label, width=900, height=300)
+
+
 def _table(rows: list[list[str]], header: list[str]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
@@ -59,7 +66,6 @@ def write_run_report(store: str | Path) -> Path:
     from bokeh.embed import file_html
     from bokeh.layouts import column
     from bokeh.models import Div
-    from bokeh.plotting import figure
     from bokeh.resources import INLINE
 
     store = Path(store)
@@ -106,16 +112,10 @@ def write_run_report(store: str | Path) -> Path:
             else "<p>No failures, warnings or damage.</p>"
         ),
     ]
-    if None not in {p.group for p in s["problems"]} and "confidence" in _store.open_tracks(store):
-        tracks = _store.open_tracks(store)
+    tracks = _store.open_tracks(store) if None not in {p.group for p in s["problems"]} else {}
+    if "confidence" in tracks:
         time = tracks.time.values
-        fig = figure(
-            title="detection rate per view",
-            x_axis_label=unit,
-            y_axis_label="% of keypoints found",
-            width=900,
-            height=300,
-        )
+        fig = _over_time("detection rate per view", unit, "% of keypoints found")
         for view in tracks.view.values:
             found = (
                 np.isfinite(tracks.confidence.sel(view=view).values).reshape(len(time), -1).mean(1)
@@ -128,13 +128,7 @@ def write_run_report(store: str | Path) -> Path:
         err = points.reprojection_error.values.reshape(points.sizes["time"], -1)
         with np.errstate(invalid="ignore"):
             per_frame = np.array([np.nanmedian(e) if np.isfinite(e).any() else np.nan for e in err])
-        fig = figure(
-            title="reprojection error (median over keypoints)",
-            x_axis_label=unit,
-            y_axis_label="pixels",
-            width=900,
-            height=300,
-        )
+        fig = _over_time("reprojection error (median over keypoints)", unit, "pixels")
         x, y = _binned(per_frame, points.time.values)
         fig.line(x, y)
         parts.append(fig)
