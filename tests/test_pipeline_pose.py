@@ -89,3 +89,13 @@ def test_npy_and_csv(run):
     assert npy.shape == (100, len(BODY), 3)
     csv = pd.read_csv(store.with_name("pose.filtered.csv"))
     assert len(csv) == 100 and "left_knee_x" in csv.columns
+
+
+def test_run_report_keeps_what_a_lab_needs(run):
+    """The run report beside the store: per-view table, detection rate and 3-D error plots."""
+    from mocapflow.report import run_report_path
+
+    page = run_report_path(run[0]).read_text()
+    for text in ("detection rate per view", "reprojection error (median over keypoints)",
+                 "frames/s per task", "cam01", "cam04"):  # fmt: skip
+        assert text in page, text
