@@ -47,3 +47,41 @@ def test_detect_resources_is_sane():
 
     r = detect_resources()
     assert 1 <= r.cores <= (os.cpu_count() or 1) and r.memory > 0
+
+
+HEAVY = ("xarray", "pandas", "dask.array", "numba")
+
+
+def _heavy_modules() -> list[str]:
+    import sys
+
+    return [m for m in HEAVY if m in sys.modules]
+
+
+def test_workers_stay_light():
+    """A worker imports the reader, trackers and zarr, but not xarray or dask.array.
+
+    Every worker pays its imports in start-up time and memory: xarray and pandas
+    cost about 0.2 s and 60 MB each, dask.array (with numbagg/numba, which
+    movement installs) 0.5 s and 55 MB more. Only the client builds datasets.
+    """
+    import subprocess
+    import sys
+
+    from mocapflow.cluster import size_cluster, start_cluster
+
+    # What a worker of the command line loads: the command's own module (spawn
+    # re-imports it), the preload, and the task code the setup plugin imports.
+    code = (
+        "import sys, mocapflow.cli, mocapflow.cluster, mocapflow.tasks, mocapflow.trackers; "
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+    # And a live worker of a real LocalCluster, after its setup plugin ran.
+    cluster, client = start_cluster(size_cluster(1, FRAME_720P, 16, workers=1), "127.0.0.1:0")
+    try:
+        assert list(client.run(_heavy_modules).values()) == [[]]
+    finally:
+        client.close()
+        cluster.close()

@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 
 from .errors import UsageError
+
+if TYPE_CHECKING:  # the datasets come in from the caller; importing xarray here would
+    import xarray as xr  # slow down every command (and every spawned worker) that lists FORMATS
 
 __all__ = ["FORMATS", "MOVEMENT_FORMATS", "export", "to_csv", "to_movement", "to_npy", "to_trc"]
 

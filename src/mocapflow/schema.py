@@ -21,12 +21,15 @@ so names, dimensions and attributes cannot drift between the writers.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 
 from . import __version__
 from .errors import UsageError
+
+if TYPE_CHECKING:  # xarray is imported where a dataset is built: workers never need it
+    import xarray as xr
 
 __all__ = [
     "BATCH_FRAMES",
@@ -240,6 +243,7 @@ def tracks_template(recording, tracker, time_chunk: int) -> xr.Dataset:
 
     """
     import dask.array as da
+    import xarray as xr
 
     from .errors import TrackerError
 
@@ -310,6 +314,8 @@ def points3d(
         ``reprojection_error``, ``n_views`` and ``lr_swapped``.
 
     """
+    import xarray as xr
+
     group_attrs = {
         **software_attrs(),
         "ds_type": "poses",

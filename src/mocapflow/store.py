@@ -14,13 +14,16 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 import zarr
 
 from .errors import StoreError
 from .schema import DECODED, FORMAT
+
+if TYPE_CHECKING:  # xarray is imported where a dataset is read: workers never need it
+    import xarray as xr
 
 __all__ = [
     "array_chunk_files",
@@ -355,6 +358,8 @@ def open_tracks(path: str | Path) -> xr.Dataset:
         If the path is not a mocapflow store, or its metadata is damaged.
 
     """
+    import xarray as xr
+
     if not is_store(path):
         read_attrs(path)  # raises with the reason when the metadata is unreadable
         raise StoreError(f"{path}: not a mocapflow store; give the store that process wrote")
@@ -375,6 +380,8 @@ def open_group(path: str | Path, group: str) -> xr.Dataset:
         If there is no such group, or it is damaged.
 
     """
+    import xarray as xr
+
     if not has_group(path, group):
         raise StoreError(f"{path}: no {group} group")
     try:
