@@ -42,6 +42,16 @@ def test_override_and_validation():
         size_cluster(100, FRAME_720P, 16, res, workers=0)
 
 
+def test_worker_threads_in_this_process():
+    res = Resources(cores=2, memory=8 * GIB)
+    s = size_cluster(100, FRAME_720P, 16, res, processes=False)
+    assert (s.workers, s.threads_per_worker, s.slots, s.processes) == (1, 2, 2, False)
+    assert s.reason.startswith("2 worker threads in this process, limited by 2 usable cores")
+    assert s.memory_limit == int(8 * GIB * 0.8)  # the whole budget: one process
+    few = size_cluster(1, FRAME_720P, 16, res, processes=False)
+    assert few.threads_per_worker == 1 and "only 1 tasks" in few.reason
+
+
 def test_detect_resources_is_sane():
     import os
 

@@ -30,6 +30,13 @@ def test_builtin_local_without_a_file(tmp_path, monkeypatch):
     assert load_profile() == {"type": "local", "name": "local", "source": "built-in"}
 
 
+def test_builtin_threads_profile(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    prof = load_profile("threads")
+    assert prof == {"type": "local", "name": "threads", "source": "built-in", "processes": False}
+    assert load_profile("threads", REPO / "cluster.yaml")["processes"] is False
+
+
 def test_overrides(tmp_path):
     p = write(
         tmp_path, "profiles:\n  small:\n    type: local\n    workers: 1\n    memory_limit: 2GiB\n"
@@ -50,6 +57,7 @@ def test_overrides(tmp_path):
         ),
         ("profiles:\n  local:\n    memory_limit: lots\n", None, "not a size like 4GiB"),
         ("profiles:\n  local:\n    workers: 0\n", None, "positive integer"),
+        ("profiles:\n  local:\n    processes: 2\n", None, "processes must be true or false"),
         ("profiles: [1, 2]\n", None, "expected a mapping"),
     ],
 )

@@ -159,3 +159,42 @@ def test_a_tracker_that_raises_fails_only_its_chunk(tmp_path, codec_videos):
         report=False,
     )
     assert again.computed == 1 and again.exit_code == 1  # only the failed chunk is retried
+
+
+def test_worker_threads_in_this_process(markers_recording, tmp_path):
+    """The ``threads`` profile: the oracle's results, no child process, settings given back."""
+    import os
+
+    import cv2
+
+    from mocapflow.video import THREADS_ENV
+
+    before = (cv2.getNumThreads(), os.environ.get(THREADS_ENV))
+    me = psutil.Process()
+    children = len(me.children(recursive=True))
+    peak = [children]
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            peak[0] = max(peak[0], len(me.children(recursive=True)))
+            time.sleep(0.02)
+
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        result = mocapflow.process(
+            markers_recording, "markers", tmp_path / "s.zarr", chunk_frames=25, cluster="threads"
+        )
+    finally:
+        stop.set()
+        t.join()
+    assert result.exit_code == 0 and result.computed == result.n_tasks
+    assert result.sizing["processes"] is False and result.sizing["threads_per_worker"] == 2
+    assert peak[0] == children, "worker threads start no process"
+    assert result.dashboard.startswith("http://127.0.0.1:")  # where it listens
+    ds = xr.open_zarr(result.store, consolidated=False)
+    for name, want in oracle_tracks(markers_recording, get_tracker("markers")).items():
+        np.testing.assert_array_equal(ds[name].values, want, err_msg=name)
+    assert ds.attrs["cluster"]["processes"] is False
+    assert (cv2.getNumThreads(), os.environ.get(THREADS_ENV)) == before

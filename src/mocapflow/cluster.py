@@ -5,17 +5,25 @@ machine, the default), ``address`` (a running scheduler), or ``slurm``/``pbs``
 (dask-jobqueue). :class:`Session` opens the one a command asked for, and
 closes what it opened; every command that computes goes through it.
 
-A local cluster's workers are single-threaded processes (decoding and
-tracking hold the GIL for long stretches). Their number is the smallest of the
-usable cores (Dask's ``CPU_COUNT``: affinity and cgroup quota), what the memory
-budget allows for one worker's estimated footprint, and the number of tasks, so
-the number of processes never grows with the number of videos.
+A local cluster's workers are single-threaded processes. Their number is the
+smallest of the usable cores (Dask's ``CPU_COUNT``: affinity and cgroup
+quota), what the memory budget allows for one worker's estimated footprint, and
+the number of tasks, so the number of processes never grows with the number of
+videos. A local profile with ``processes: false`` runs the same number of
+worker threads inside the command's own process instead: no worker processes
+to start (start-up drops from about 2 s to under 1 s) and one copy of Python,
+Dask and the tracker's libraries (about half the memory), at the cost of
+isolation: a tracker that crashes the interpreter ends the run (rerun it to
+resume), where a worker process would just be replaced. Decoding, OpenCV and
+MediaPipe release the GIL, so the threads share the cores well; a tracker
+written in pure Python would not.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import os
 import signal
 import threading
 from dataclasses import asdict, dataclass, field
@@ -35,6 +43,7 @@ __all__ = [
     "PROFILE_TYPES",
     "WORKER_ENV",
     "Resources",
+    "bound_link",
     "Session",
     "Sizing",
     "Work",
@@ -57,14 +66,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_FILE = "cluster.yaml"
 #: Keys each profile type accepts, besides ``type``.
 PROFILE_TYPES: dict[str, set[str] | None] = {
-    "local": {"workers", "memory_limit", "dashboard_address"},
+    "local": {"workers", "memory_limit", "dashboard_address", "processes"},
     "address": {"address", "scheduler_file"},
     "slurm": None,  # every keyword of dask-jobqueue's SLURMCluster, plus jobs / adapt
     "pbs": None,  # every keyword of PBSCluster, plus jobs / adapt
 }
 SCALING = {"jobs", "adapt"}
 HPC_INSTALL = "pip install 'mocapflow[hpc]' (or: pip install dask-jobqueue)"
-BUILTIN = {"local": {"type": "local"}}
+BUILTIN = {"local": {"type": "local"}, "threads": {"type": "local", "processes": False}}
 _META = {"type", "name", "source"}
 
 
@@ -130,6 +139,8 @@ def _check_local(where: str, profile: dict) -> None:
             ) from None
     if "dashboard_address" in profile:
         parse_address(profile["dashboard_address"], f"{where}: dashboard_address")
+    if not isinstance(profile.get("processes", True), bool):
+        raise ConfigError(f"{where}: processes must be true or false")
 
 
 def load_profile(name: str | None = None, path: str | Path | None = None) -> dict:
@@ -304,9 +315,9 @@ class Sizing:
     Attributes
     ----------
     workers : int
-        Worker processes.
+        Worker processes (1 when ``processes`` is false).
     threads_per_worker : int
-        Always 1.
+        1, or the worker threads when ``processes`` is false.
     memory_limit : int
         Bytes each worker may use before Dask pauses or restarts it.
     footprint : int
@@ -324,6 +335,12 @@ class Sizing:
     footprint: int
     limits: dict
     reason: str
+    processes: bool = True
+
+    @property
+    def slots(self) -> int:
+        """Tasks that run at once: workers times threads."""
+        return self.workers * self.threads_per_worker
 
     def to_dict(self) -> dict:
         """Return the decision as JSON-serialisable data."""
@@ -337,6 +354,7 @@ def size_cluster(
     resources: Resources | None = None,
     workers: int | None = None,
     memory_limit: int | None = None,
+    processes: bool = True,
 ) -> Sizing:
     """Decide the number of workers and their memory limit.
 
@@ -355,6 +373,9 @@ def size_cluster(
         a warning beyond the cores, refused beyond what memory holds.
     memory_limit : int, optional
         Override the bytes each worker may use.
+    processes : bool
+        Worker processes (the default), or as many worker threads in this
+        process (one worker; its memory limit is the whole budget).
 
     Returns
     -------
@@ -397,6 +418,10 @@ def size_cluster(
             "tasks": f"only {n_tasks} tasks",
         }
         reason = f"{n} workers, limited by " + " and ".join(why[k] for k in binding)
+    if not processes:
+        reason = reason.replace(f"{n} workers", f"{n} worker threads in this process", 1)
+        limit = memory_limit if memory_limit is not None else max(footprint, budget)
+        return Sizing(1, n, int(limit), footprint, limits, reason, processes=False)
     if memory_limit is None:
         memory_limit = max(footprint, budget // n)
     return Sizing(n, 1, int(memory_limit), footprint, limits, reason)
@@ -405,19 +430,37 @@ def size_cluster(
 class WorkerSetup(WorkerPlugin):
     """Prepare each worker, including replacements of dead ones.
 
-    Pins OpenCV to one thread (the cluster already uses every core) and imports
-    the task code, so its one-time start-up cost is not paid inside the first task.
+    Pins OpenCV and the decoder to one thread per task (the cluster already uses
+    every core) and imports the task code, so its one-time start-up cost is not
+    paid inside the first task. A worker in the command's own process (a profile
+    with ``processes: false``) gives both settings back when it closes.
     """
 
     def setup(self, worker) -> None:  # noqa: D102
         import cv2
 
-        from . import tasks  # noqa: F401  (imports the reader, trackers, xarray and zarr)
+        from . import tasks  # noqa: F401  (imports the reader, the trackers and zarr)
+        from .video import THREADS_ENV
 
+        self._restore = (cv2.getNumThreads(), os.environ.get(THREADS_ENV))
         cv2.setNumThreads(1)
+        os.environ[THREADS_ENV] = WORKER_ENV[THREADS_ENV]
         # performance_report sizes the workers' deep profile trees, which overflows
         # dask's recursive sizeof and warns once per worker; the fallback is harmless.
         logging.getLogger("distributed.sizeof").setLevel(logging.ERROR)
+
+    def teardown(self, worker) -> None:  # noqa: D102
+        import cv2
+
+        from .video import THREADS_ENV
+
+        threads, env = getattr(self, "_restore", (None, None))
+        if threads is not None:
+            cv2.setNumThreads(threads)
+        if env is None:
+            os.environ.pop(THREADS_ENV, None)
+        else:
+            os.environ[THREADS_ENV] = env
 
 
 def dask_setup(worker) -> None:
@@ -430,6 +473,22 @@ def dask_setup(worker) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger("distributed").setLevel(logging.ERROR)
+
+
+def bound_link(link: str, host: str) -> str:
+    """Return the dashboard link with the host it listens on.
+
+    A cluster of worker threads names its scheduler by the machine's address
+    (Dask's in-memory transport), which Dask also puts in the dashboard link,
+    though the dashboard listens on ``host`` only.
+    """
+    from urllib.parse import urlsplit
+
+    if host in ("", "0.0.0.0", "::"):
+        return link
+    parts = urlsplit(link)
+    name = f"[{host}]" if ":" in host else host
+    return parts._replace(netloc=f"{name}:{parts.port}").geturl()
 
 
 def start_cluster(sizing: Sizing, dashboard_address: str = DASHBOARD_ADDRESS):
@@ -451,6 +510,22 @@ def start_cluster(sizing: Sizing, dashboard_address: str = DASHBOARD_ADDRESS):
             "use 127.0.0.1 unless you mean it",
             host,
         )
+    if not sizing.processes:
+        # Worker threads in this process: no nanny, no spawned interpreters, and no
+        # network listener (the scheduler talks to its worker in memory).
+        cluster = LocalCluster(
+            n_workers=1,
+            threads_per_worker=sizing.threads_per_worker,
+            processes=False,
+            memory_limit=sizing.memory_limit,
+            dashboard_address=f"{host}:{port}",
+            worker_dashboard_address=f"{host}:0",  # its metrics page, on the same host
+        )
+        client = Client(cluster)
+        client.register_plugin(WorkerSetup(), name="mocapflow-worker-setup")
+        link = bound_link(client.dashboard_link, host)
+        logger.info("cluster: %s; dashboard %s", sizing.reason, link)
+        return cluster, client
     # The nanny exports pre-spawn variables before starting each worker (and each
     # replacement), which is the only way to reach glibc, which reads them at start-up.
     pre_spawn = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **MALLOC_ENV}
@@ -606,6 +681,7 @@ class Session:
             work.frames_held,
             workers=self.workers or self.profile.get("workers"),
             memory_limit=self.profile.get("memory_limit"),
+            processes=self.profile.get("processes", True),
         )
         return self.sizing
 
@@ -634,7 +710,12 @@ class Session:
     @property
     def dashboard(self) -> str | None:
         """The dashboard's address as bound, or None."""
-        return self.client.dashboard_link if self.client is not None else None
+        if self.client is None:
+            return None
+        link = self.client.dashboard_link
+        if self.sizing is not None and not self.sizing.processes:
+            link = bound_link(link, parse_address(self.dashboard_address)[0])
+        return link
 
     def describe(self) -> dict:
         """Return what the store records about the cluster: the sizing, or where it ran."""

@@ -54,3 +54,22 @@ def test_charuco_bad_parameters():
         get_tracker("charuco", dictionary="DICT_NOPE")
     with pytest.raises(TrackerError, match="bad parameters"):
         get_tracker("charuco", squares=3)
+
+
+def test_worker_threads_detect_what_one_thread_does(charuco_recording, tmp_path):
+    """Two worker threads in one process (each with its own detector): the corners of one
+    sequential read of the same luma frames."""
+    import mocapflow
+
+    result = mocapflow.process(
+        charuco_recording, "charuco", tmp_path / "s.zarr", chunk_frames=8, cluster="threads",
+        report=False,
+    )  # fmt: skip
+    assert result.exit_code == 0 and result.sizing["threads_per_worker"] == 2
+    ds = xr.open_zarr(result.store, consolidated=False)
+    tracker = get_tracker("charuco")
+    for c, view in enumerate(ds.view.values):
+        path = charuco_recording / "synchronized_videos" / f"{view}.mp4"
+        want = tracker(read_frames(path, 0, ds.sizes["time"], pixel_format="gray"))
+        for name in ("position", "confidence"):
+            np.testing.assert_array_equal(ds[name].values[c], want[name], err_msg=f"{view} {name}")

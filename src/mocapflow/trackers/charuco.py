@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -47,10 +48,15 @@ def make_board(
     )
 
 
-@lru_cache(maxsize=8)
-def _detector(params: tuple) -> cv2.aruco.CharucoDetector:
-    # Built once per process: detectors do not pickle, parameters do.
+@lru_cache(maxsize=64)
+def _detector_of(params: tuple, thread: int) -> cv2.aruco.CharucoDetector:
     return cv2.aruco.CharucoDetector(make_board(*params))
+
+
+def _detector(params: tuple) -> cv2.aruco.CharucoDetector:
+    # Built once per thread: detectors do not pickle (parameters do), and worker
+    # threads of one process must not share one detector's state.
+    return _detector_of(params, threading.get_ident())
 
 
 @dataclass(frozen=True)
