@@ -6,6 +6,8 @@ On a synthetic ChArUco recording (4 cameras, 300 frames of 1280x720 H.264, made
 once; copies for 8 and 16 videos), interleaved in one run:
 
 * ``mocapflow``: ``mocapflow process -t charuco``, stock (sized cluster, report);
+* ``mocapflow-threads``: the same with ``--cluster threads`` (the same sizing as
+  worker threads in the command's own process);
 * ``skelly-stock``: skellytracker 2025.10.1024's ``process_folder_of_videos``
   with its ChArUco tracker (its pool rule and annotated videos), in its venv;
 * ``skelly-bare``: the same tracker's loop without the annotated videos;
@@ -67,6 +69,8 @@ def commands(n: int) -> dict[str, list[str]]:
     return {
         "mocapflow": [MOCAPFLOW, "process", str(rec), "-t", "charuco", "--out",
                       str(SCRATCH / "mocapflow.zarr")],
+        "mocapflow-threads": [MOCAPFLOW, "process", str(rec), "-t", "charuco", "--out",
+                              str(SCRATCH / "mocapflow-threads.zarr"), "--cluster", "threads"],
         "skelly-stock": [skelly, str(HERE / "peers" / "skelly_charuco.py"), videos,
                          str(SCRATCH / "skelly-stock")],
         "skelly-bare": [skelly, str(HERE / "peers" / "skelly_charuco.py"), videos,
@@ -147,6 +151,8 @@ def markdown(doc: dict) -> str:
             [
                 ("skelly-stock", "mocapflow", "tracking, against stock skellytracker"),
                 ("skelly-bare", "mocapflow", "tracking, against its loop without annotated videos"),
+                ("skelly-stock", "mocapflow-threads", "--cluster threads, against stock"),
+                ("skelly-bare", "mocapflow-threads", "--cluster threads, against its loop"),
                 ("anipose-calibrate", "mocapflow-calibrate", "calibration, against aniposelib"),
             ],
         ),
@@ -154,9 +160,10 @@ def markdown(doc: dict) -> str:
     first = summary[min(summary)]
     loop = first["loop"]["cpu_s"] / first["loop"]["frames"]
     lines += ["", "CPU per frame of mocapflow's tracking against the bare loop:", ""]
-    for n, cells in summary.items():
-        ours = cells["mocapflow"]["cpu_s"] / cells["mocapflow"]["frames"]
-        lines.append(f"- {n} videos: {ours / loop:.2f}x the loop's {1000 * loop:.1f} ms")
+    for run in ("mocapflow", "mocapflow-threads"):
+        for n, cells in summary.items():
+            ours = cells[run]["cpu_s"] / cells[run]["frames"]
+            lines.append(f"- {run}, {n} videos: {ours / loop:.2f}x the loop's {1000 * loop:.1f} ms")
     lines += [
         "",
         "Calibration accuracy (camera centres after aligning the worlds; focal length):",

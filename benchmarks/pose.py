@@ -14,6 +14,8 @@ On copies of the real sample (samples/pose2sim_single_person: 100 frames of
   process -t mediapipe_holistic`` with the same model and mode (stock: sized
   cluster, performance report; tracking mode warms each task up with 30 frames);
 * ``mocapflow-default``: ``mocapflow process -t mediapipe`` (Pose, static mode);
+* ``mocapflow-holistic-tracking-threads``: as ``mocapflow-holistic-tracking``
+  with ``--cluster threads`` (the same sizing as worker threads in one process);
 * ``loop-*`` (4 videos only): the bare single-process loop (cv2 read, RGB,
   one model), the CPU-per-frame floor.
 
@@ -57,7 +59,7 @@ def commands(rec: Path, scratch: Path) -> dict[str, list[str]]:
     skelly = str(venvs.python("skellytracker"))
     videos = str(rec / "synchronized_videos")
 
-    def mocapflow(name: str, tracker: str, *params: str) -> list[str]:
+    def mocapflow(name: str, tracker: str, *params: str, cluster: str = "local") -> list[str]:
         p = [x for kv in params for x in ("-p", kv)]
         return [
             MOCAPFLOW,
@@ -68,6 +70,8 @@ def commands(rec: Path, scratch: Path) -> dict[str, list[str]]:
             *p,
             "--out",
             str(scratch / f"{name}.zarr"),
+            "--cluster",
+            cluster,
         ]
 
     return {
@@ -80,6 +84,12 @@ def commands(rec: Path, scratch: Path) -> dict[str, list[str]]:
         ),
         "mocapflow-holistic-static": mocapflow("mocapflow-holistic-static", "mediapipe_holistic"),
         "mocapflow-default": mocapflow("mocapflow-default", "mediapipe"),
+        "mocapflow-holistic-tracking-threads": mocapflow(
+            "mocapflow-holistic-tracking-threads",
+            "mediapipe_holistic",
+            "static_image_mode=false",
+            cluster="threads",
+        ),
         "loop-holistic-tracking": [sys.executable, str(HERE / "pose_loop.py"), videos,
                                    "--kind", "holistic", "--static", "0"],
         "loop-holistic-static": [sys.executable, str(HERE / "pose_loop.py"), videos,
@@ -173,6 +183,11 @@ def markdown(doc: dict) -> str:
                 ),
                 ("skelly-static", "mocapflow-holistic-static", "same model and mode (static)"),
                 ("skelly-tracking", "mocapflow-default", "each one's default"),
+                (
+                    "skelly-tracking",
+                    "mocapflow-holistic-tracking-threads",
+                    "same model and mode (tracking), --cluster threads",
+                ),
             ],
         ),
     ]
@@ -182,6 +197,7 @@ def markdown(doc: dict) -> str:
         ("mocapflow-holistic-tracking", "loop-holistic-tracking"),
         ("mocapflow-holistic-static", "loop-holistic-static"),
         ("mocapflow-default", "loop-pose-static"),
+        ("mocapflow-holistic-tracking-threads", "loop-holistic-tracking"),
     ]:
         for n, cells in doc["summary"].items():
             o = cells[ours]["cpu_s"] / cells[ours]["frames"]

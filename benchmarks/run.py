@@ -38,19 +38,27 @@ sys.path.insert(0, str(HERE))
 from proctree import run_measured  # noqa: E402
 
 DATA = HERE / "results" / "data"
-STRATEGIES = ["process-per-video", "pool-rule", "pool-4", "mocapflow", "ceiling"]
+STRATEGIES = [
+    "process-per-video",
+    "pool-rule",
+    "pool-4",
+    "mocapflow",
+    "mocapflow-threads",
+    "ceiling",
+]
 BASELINES = ["process-per-video", "pool-rule", "pool-4", "ceiling"]
 TRACKERS = ["framestats", "markers"]
 
 
-def workloads(quick: bool) -> dict[str, dict]:
+def workloads(quick: bool, size: tuple[int, int] | None = None) -> dict[str, dict]:
     """Workload name -> synthesize() arguments (and, for D, how many videos)."""
     if quick:
-        size, long, short, many, d_frames = (480, 272), 240, 80, 40, 40
+        default, long, short, many, d_frames = (480, 272), 240, 80, 40, 40
         counts = [1, 4, 16]
     else:
-        size, long, short, many, d_frames = (1280, 720), 1800, 600, 120, 300
+        default, long, short, many, d_frames = (1280, 720), 1800, 600, 120, 300
         counts = [1, 4, 16, 32]
+    size = size or default
     w = {
         "A": {"cameras": 4, "frames": long, "size": size, "seed": 101},
         "B": {"cameras": 6, "frames": [short] * 4 + [3 * short] * 2, "size": size, "seed": 102},
@@ -67,11 +75,11 @@ def workloads(quick: bool) -> dict[str, dict]:
     return w
 
 
-def make_data(name: str, spec: dict, quick: bool) -> Path:
+def make_data(name: str, spec: dict, quick: bool, tag: str | None = None) -> Path:
     """Synthesize (once) the recording of a workload; D subsets share one recording."""
     from mocapflow.synthetic import synthesize
 
-    tag = "quick" if quick else "full"
+    tag = tag or ("quick" if quick else "full")
     if "subset_of" in spec:
         full_n = spec["subset_of"]
         source = DATA / tag / f"D{full_n}"
@@ -329,16 +337,19 @@ def main() -> None:
     ap.add_argument("--plots", type=Path, help="write PNG plots here")
     ap.add_argument("--only", help="comma-separated workloads, e.g. A,D4")
     ap.add_argument("--trackers", default=",".join(TRACKERS))
+    ap.add_argument("--size", help="frame size WIDTHxHEIGHT instead of 1280x720, e.g. 960x540")
     args = ap.parse_args()
     t_start = time.perf_counter()
-    specs = workloads(args.quick)
+    size = tuple(int(x) for x in args.size.split("x")) if args.size else None
+    specs = workloads(args.quick, size)
+    tag = f"{'quick' if args.quick else 'full'}-{args.size}" if args.size else None
     if args.only:
         specs = {k: v for k, v in specs.items() if k in args.only.split(",")}
     trackers = args.trackers.split(",")
     results: dict = {}
     scratch = DATA.parent / "scratch"
     for name, spec in specs.items():
-        rec = make_data(name, spec, args.quick)
+        rec = make_data(name, spec, args.quick, tag)
         print(f"workload {name}: {rec}", file=sys.stderr, flush=True)
         ceiling = measure("ceiling", rec, "framestats", scratch)
         for tracker in trackers:

@@ -12,6 +12,9 @@ pool-rule / pool-4
     return to the parent for saving, as FreeMoCap does.
 mocapflow
     The real ``mocapflow.process`` path with default sizing.
+mocapflow-threads
+    The same with ``cluster="threads"``: the sizing's workers as threads of this
+    one process.
 ceiling
     Decode only (no tracker, no storage): the videos' frames split evenly over
     all cores in keyframe-aligned ranges, one decoder thread each.
@@ -110,7 +113,7 @@ def skellytracker_rule(n_videos: int) -> int:
     return max(1, min((os.cpu_count() or 1) - 1, n_videos))
 
 
-def run_mocapflow(recording, tracker, outdir) -> dict:
+def run_mocapflow(recording, tracker, outdir, cluster: str | None = None) -> dict:
     import mocapflow
 
     events = {}
@@ -118,6 +121,7 @@ def run_mocapflow(recording, tracker, outdir) -> dict:
         recording,
         tracker,
         outdir / "s.zarr",
+        cluster=cluster,
         report=False,
         on_event=lambda kind, info: events.setdefault(kind, time.time()),
     )
@@ -169,6 +173,8 @@ def main() -> None:
         pool(recording, tracker, outdir, 4)
     elif strategy == "mocapflow":
         extra = run_mocapflow(recording, tracker, outdir)
+    elif strategy == "mocapflow-threads":
+        extra = run_mocapflow(recording, tracker, outdir, cluster="threads")
     elif strategy == "ceiling":
         extra = ceiling(recording, outdir)
     else:

@@ -99,3 +99,17 @@ def test_run_report_keeps_what_a_lab_needs(run):
     for text in ("detection rate per view", "reprojection error (median over keypoints)",
                  "frames/s per task", "cam01", "cam04"):  # fmt: skip
         assert text in page, text
+
+
+def test_worker_threads_give_the_same_landmarks(run, tmp_path):
+    """MediaPipe in two worker threads of one process (a model per thread): the same store."""
+    import mocapflow
+
+    store, _ = run
+    res = mocapflow.process(SAMPLE, "mediapipe", tmp_path / "t.zarr", cluster="threads",
+                            report=False)  # fmt: skip
+    assert res.exit_code == 0 and res.sizing["threads_per_worker"] == 2
+    ours = xr.open_zarr(res.store, consolidated=False)
+    want = xr.open_zarr(store, consolidated=False)
+    for name in ("position", "confidence", "decoded"):
+        np.testing.assert_array_equal(ours[name].values, want[name].values, err_msg=name)
