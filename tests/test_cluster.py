@@ -45,11 +45,16 @@ def test_override_and_validation():
 def test_worker_threads_in_this_process():
     res = Resources(cores=2, memory=8 * GIB)
     s = size_cluster(100, FRAME_720P, 16, res, processes=False)
-    assert (s.workers, s.threads_per_worker, s.slots, s.processes) == (1, 2, 2, False)
+    assert (s.workers, s.threads_per_worker, s.processes) == (1, 2, False)
     assert s.reason.startswith("2 worker threads in this process, limited by 2 usable cores")
     assert s.memory_limit == int(8 * GIB * 0.8)  # the whole budget: one process
     few = size_cluster(1, FRAME_720P, 16, res, processes=False)
     assert few.threads_per_worker == 1 and "only 1 tasks" in few.reason
+    # Threads share one process's base footprint: memory allows far more of them.
+    small = Resources(cores=32, memory=4 * GIB)
+    procs = size_cluster(100, FRAME_720P, 16, small)
+    threads = size_cluster(100, FRAME_720P, 16, small, processes=False)
+    assert procs.workers == 5 and threads.threads_per_worker == 22  # (3.2 GiB - 480) / 127 MiB
 
 
 def test_detect_resources_is_sane():

@@ -184,7 +184,12 @@ def test_worker_threads_in_this_process(markers_recording, tmp_path):
     t.start()
     try:
         result = mocapflow.process(
-            markers_recording, "markers", tmp_path / "s.zarr", chunk_frames=25, cluster="threads"
+            markers_recording,
+            "markers",
+            tmp_path / "s.zarr",
+            chunk_frames=25,
+            cluster="threads",
+            workers=2,
         )
     finally:
         stop.set()

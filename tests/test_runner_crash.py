@@ -135,7 +135,8 @@ def test_cluster_listens_on_loopback_only_and_moves_off_a_taken_port(processes):
     sizing = size_cluster(4, 100, 1, Resources(cores=2, memory=8 * 2**30), processes=processes)
     cluster, client = start_cluster(sizing, "127.0.0.1:8787")
     try:
-        link = bound_link(client.dashboard_link, "127.0.0.1")  # as Session.dashboard says it
+        # As Session.dashboard says it.
+        link = bound_link(client.dashboard_link, "127.0.0.1", cluster.scheduler_address)
         assert link.startswith("http://127.0.0.1:") and ":8787/" not in link
         procs = [psutil.Process(), *psutil.Process().children(recursive=True)]
         listening = [

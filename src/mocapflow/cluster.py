@@ -11,8 +11,8 @@ quota), what the memory budget allows for one worker's estimated footprint, and
 the number of tasks, so the number of processes never grows with the number of
 videos. A local profile with ``processes: false`` runs the same number of
 worker threads inside the command's own process instead: no worker processes
-to start (start-up drops from about 2 s to under 1 s) and one copy of Python,
-Dask and the tracker's libraries (about half the memory), at the cost of
+to start (the cluster is up in about 0.5 s instead of 1 s on 2 cores) and one
+copy of Python, Dask and the tracker's libraries (about half the memory), at the cost of
 isolation: a tracker that crashes the interpreter ends the run (rerun it to
 resume), where a worker process would just be replaced. Decoding, OpenCV and
 MediaPipe release the GIL, so the threads share the cores well; a tracker
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import signal
 import threading
 from dataclasses import asdict, dataclass, field
@@ -337,11 +336,6 @@ class Sizing:
     reason: str
     processes: bool = True
 
-    @property
-    def slots(self) -> int:
-        """Tasks that run at once: workers times threads."""
-        return self.workers * self.threads_per_worker
-
     def to_dict(self) -> dict:
         """Return the decision as JSON-serialisable data."""
         return asdict(self)
@@ -391,15 +385,22 @@ def size_cluster(
     res = resources or detect_resources()
     footprint = estimate_footprint(frame_bytes, frames_held)
     budget = int(res.memory * MEMORY_FRACTION)
-    limits = {"cores": res.cores, "memory": max(1, budget // footprint), "tasks": max(1, n_tasks)}
+    # Worker processes each hold the base footprint; worker threads share one.
+    base = 0 if processes else BASE_WORKER_BYTES
+    each = footprint - base
+    limits = {
+        "cores": res.cores,
+        "memory": max(1, (budget - base) // each),
+        "tasks": max(1, n_tasks),
+    }
     if workers is not None:
         if workers < 1:
             raise UsageError(f"--workers must be at least 1, got {workers}")
         if workers > limits["memory"]:
             raise UsageError(
                 f"--workers {workers}: that many workers need about "
-                f"{workers * footprint / 2**30:.1f} GiB, and {budget / 2**30:.1f} GiB are free "
-                f"for them; ask for {limits['memory']} or fewer"
+                f"{(base + workers * each) / 2**30:.1f} GiB, and {budget / 2**30:.1f} GiB are "
+                f"free for them; ask for {limits['memory']} or fewer"
             )
         n = min(workers, limits["tasks"])
         reason = f"{n} workers as asked (--workers or the cluster profile)"
@@ -413,7 +414,8 @@ def size_cluster(
         why = {
             "cores": f"{res.cores} usable cores ({res.notes.get('cores', 'given')})",
             "memory": (
-                f"memory: {budget / 2**30:.1f} GiB budget / {footprint / 2**20:.0f} MiB per worker"
+                f"memory: {budget / 2**30:.1f} GiB budget / {each / 2**20:.0f} MiB per "
+                f"{'worker' if processes else 'thread'}"
             ),
             "tasks": f"only {n_tasks} tasks",
         }
@@ -430,37 +432,22 @@ def size_cluster(
 class WorkerSetup(WorkerPlugin):
     """Prepare each worker, including replacements of dead ones.
 
-    Pins OpenCV and the decoder to one thread per task (the cluster already uses
-    every core) and imports the task code, so its one-time start-up cost is not
-    paid inside the first task. A worker in the command's own process (a profile
-    with ``processes: false``) gives both settings back when it closes.
+    Pins OpenCV to one thread (the cluster already uses every core) and imports
+    the task code, so its one-time start-up cost is not paid inside the first
+    task. (Worker threads of the command's own process get one decoder thread
+    through the tasks' arguments, and :class:`Session` gives OpenCV's thread
+    count back once their cluster is closed.)
     """
 
     def setup(self, worker) -> None:  # noqa: D102
         import cv2
 
         from . import tasks  # noqa: F401  (imports the reader, the trackers and zarr)
-        from .video import THREADS_ENV
 
-        self._restore = (cv2.getNumThreads(), os.environ.get(THREADS_ENV))
         cv2.setNumThreads(1)
-        os.environ[THREADS_ENV] = WORKER_ENV[THREADS_ENV]
         # performance_report sizes the workers' deep profile trees, which overflows
         # dask's recursive sizeof and warns once per worker; the fallback is harmless.
         logging.getLogger("distributed.sizeof").setLevel(logging.ERROR)
-
-    def teardown(self, worker) -> None:  # noqa: D102
-        import cv2
-
-        from .video import THREADS_ENV
-
-        threads, env = getattr(self, "_restore", (None, None))
-        if threads is not None:
-            cv2.setNumThreads(threads)
-        if env is None:
-            os.environ.pop(THREADS_ENV, None)
-        else:
-            os.environ[THREADS_ENV] = env
 
 
 def dask_setup(worker) -> None:
@@ -475,18 +462,24 @@ def dask_setup(worker) -> None:
     logging.getLogger("distributed").setLevel(logging.ERROR)
 
 
-def bound_link(link: str, host: str) -> str:
+def bound_link(link: str, host: str, scheduler_address: str) -> str:
     """Return the dashboard link with the host it listens on.
 
     A cluster of worker threads names its scheduler by the machine's address
     (Dask's in-memory transport), which Dask also puts in the dashboard link,
-    though the dashboard listens on ``host`` only.
+    though the dashboard listens on ``host`` only. A link that does not name
+    the scheduler's host (a ``distributed.dashboard.link`` template, a proxy)
+    is returned as it is.
     """
     from urllib.parse import urlsplit
 
-    if host in ("", "0.0.0.0", "::"):
-        return link
+    from distributed.comm import get_address_host
+
+    host = host.strip("[]")
     parts = urlsplit(link)
+    named = get_address_host(scheduler_address).strip("[]")
+    if host in ("", "0.0.0.0", "::") or parts.port is None or parts.hostname != named:
+        return link
     name = f"[{host}]" if ":" in host else host
     return parts._replace(netloc=f"{name}:{parts.port}").geturl()
 
@@ -523,7 +516,7 @@ def start_cluster(sizing: Sizing, dashboard_address: str = DASHBOARD_ADDRESS):
         )
         client = Client(cluster)
         client.register_plugin(WorkerSetup(), name="mocapflow-worker-setup")
-        link = bound_link(client.dashboard_link, host)
+        link = bound_link(client.dashboard_link, host, cluster.scheduler_address)
         logger.info("cluster: %s; dashboard %s", sizing.reason, link)
         return cluster, client
     # The nanny exports pre-spawn variables before starting each worker (and each
@@ -661,7 +654,9 @@ class Session:
         self.where = "a client you gave" if client is not None else ""
         if self._parent is not None:
             self.where, self.profile = self._parent.where, self._parent.profile
+            self.dashboard_address = self._parent.dashboard_address
         self._cluster = None
+        self._cv2_threads: int | None = None
 
     def plan(self, work: Work) -> Sizing | None:
         """Set the work and size a local cluster for it, without starting anything.
@@ -690,6 +685,10 @@ class Session:
             return self
         if self.profile["type"] == "local":
             self.plan(self.work)
+            if not self.sizing.processes:  # the workers set this process's OpenCV threads
+                import cv2
+
+                self._cv2_threads = cv2.getNumThreads()
             self._cluster, self.client = start_cluster(self.sizing, self.dashboard_address)
             self.where = self.sizing.reason
         else:
@@ -704,8 +703,20 @@ class Session:
                 self.client.close()
         finally:
             if self._cluster is not None:
-                self._cluster.close()
+                self._cluster.close()  # worker threads finish their running tasks first
             self.client = self._cluster = None
+            if self._cv2_threads is not None:
+                import cv2
+
+                cv2.setNumThreads(self._cv2_threads)
+                self._cv2_threads = None
+
+    @property
+    def decode_threads(self) -> int | None:
+        """Decoder threads per task: 1 for worker threads in this process, else the workers'."""
+        if self.sizing is not None and not self.sizing.processes:
+            return 1
+        return None
 
     @property
     def dashboard(self) -> str | None:
@@ -714,7 +725,8 @@ class Session:
             return None
         link = self.client.dashboard_link
         if self.sizing is not None and not self.sizing.processes:
-            link = bound_link(link, parse_address(self.dashboard_address)[0])
+            host = parse_address(self.dashboard_address)[0]
+            link = bound_link(link, host, self.client.scheduler.address)
         return link
 
     def describe(self) -> dict:

@@ -143,9 +143,16 @@ def task_key(spec: ChunkSpec, token: str) -> str:
 
 
 def write_tasks(
-    specs: list[ChunkSpec], tracker: Tracker, store: str | Path, time_chunk: int
+    specs: list[ChunkSpec],
+    tracker: Tracker,
+    store: str | Path,
+    time_chunk: int,
+    decode_threads: int | None = None,
 ) -> list:
     """Return one ``dask.delayed`` task per chunk that tracks it and writes its region.
+
+    ``decode_threads`` is passed to :func:`~mocapflow.tasks.run_chunk` (None:
+    the worker's ``MOCAPFLOW_DECODE_THREADS``, which local worker processes set to 1).
 
     Keys name the stage, the view and the store (``track_cam2-<store>-1-<start>``,
     see :func:`task_key`), so the dashboard tells views apart and two stores on
@@ -154,7 +161,8 @@ def write_tasks(
     run = dask.delayed(run_chunk, pure=False)
     token = dask.base.tokenize(str(Path(store).resolve()))[:8]
     return [
-        run(s, tracker, str(store), time_chunk, dask_key_name=task_key(s, token)) for s in specs
+        run(s, tracker, str(store), time_chunk, decode_threads, dask_key_name=task_key(s, token))
+        for s in specs
     ]
 
 

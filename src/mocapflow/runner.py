@@ -270,9 +270,7 @@ def process(
                 if on_event:
                     on_event("start", {**start, "dashboard": session.dashboard, "session": session})
                 records.update(
-                    _compute_tasks(
-                        session.client, todo, trk, store, time_chunk, retries, rpath, on_event
-                    )
+                    _compute_tasks(session, todo, trk, store, time_chunk, retries, rpath, on_event)
                 )
         elif on_event:
             on_event("start", {**start, "dashboard": None, "session": None})
@@ -365,13 +363,15 @@ def check_outputs(*paths: Path) -> None:
                 )
 
 
-def _compute_tasks(client, todo, trk, store, time_chunk, retries, rpath, on_event) -> dict:
+def _compute_tasks(session, todo, trk, store, time_chunk, retries, rpath, on_event) -> dict:
     """Compute the write tasks, recording each as it finishes; a task that raised is failed."""
     from distributed import as_completed
 
+    client = session.client
     records = {}
     with _report(rpath):
-        futures = client.compute(graph.write_tasks(todo, trk, store, time_chunk), retries=retries)
+        tasks = graph.write_tasks(todo, trk, store, time_chunk, session.decode_threads)
+        futures = client.compute(tasks, retries=retries)
         index = {f.key: s for f, s in zip(futures, todo, strict=True)}
         for fut in as_completed(futures):
             spec = index[fut.key]

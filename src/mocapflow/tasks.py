@@ -175,7 +175,9 @@ def _warm_up(tracker: Tracker, frames) -> None:
         tracker(np.stack(buffer))
 
 
-def track_chunk(spec: ChunkSpec, tracker: Tracker, batch: int = BATCH_FRAMES) -> dict:
+def track_chunk(
+    spec: ChunkSpec, tracker: Tracker, batch: int = BATCH_FRAMES, threads: int | None = None
+) -> dict:
     """Decode and track one task's frames in batches.
 
     The tracker is reset first (if it keeps state), gets its frames in the
@@ -190,6 +192,9 @@ def track_chunk(spec: ChunkSpec, tracker: Tracker, batch: int = BATCH_FRAMES) ->
         The tracker.
     batch : int
         Frames decoded before each tracker call.
+    threads : int, optional
+        Decoder threads; default from ``MOCAPFLOW_DECODE_THREADS`` (see
+        :func:`mocapflow.video.decode_threads`).
 
     Returns
     -------
@@ -224,6 +229,7 @@ def track_chunk(spec: ChunkSpec, tracker: Tracker, batch: int = BATCH_FRAMES) ->
         spec.stop,
         spec.read_pts if spec.warmup else spec.start_pts,
         spec.seek_pts,
+        threads=threads,
         pixel_format=pixel_format_of(tracker),
     )
     try:
@@ -256,7 +262,13 @@ def track_chunk(spec: ChunkSpec, tracker: Tracker, batch: int = BATCH_FRAMES) ->
     return {"arrays": arrays, "decoded": decoded, "n_decoded": n_decoded, "error": error}
 
 
-def run_chunk(spec: ChunkSpec, tracker: Tracker, store_path: str, time_chunk: int) -> dict:
+def run_chunk(
+    spec: ChunkSpec,
+    tracker: Tracker,
+    store_path: str,
+    time_chunk: int,
+    decode_threads: int | None = None,
+) -> dict:
     """Run one task end to end: decode, track, write its region, record it done.
 
     A task whose video cannot be opened at all writes nothing and is not
@@ -273,6 +285,9 @@ def run_chunk(spec: ChunkSpec, tracker: Tracker, store_path: str, time_chunk: in
         The store, whose template already exists.
     time_chunk : int
         The store's chunk length along ``time``.
+    decode_threads : int, optional
+        Decoder threads (a worker thread of the command's own process decodes
+        with one); default from ``MOCAPFLOW_DECODE_THREADS``.
 
     Returns
     -------
@@ -284,7 +299,7 @@ def run_chunk(spec: ChunkSpec, tracker: Tracker, store_path: str, time_chunk: in
     """
     t0 = time.perf_counter()
     _store.check_region(time_chunk, spec.start, spec.stop, spec.view_end)
-    out = track_chunk(spec, tracker)
+    out = track_chunk(spec, tracker, threads=decode_threads)
     record = {
         "view": spec.view,
         "view_index": spec.view_index,

@@ -181,3 +181,11 @@ def test_3d_commands_give_one_line_errors(recording_copy, tmp_path):
     assert proc.returncode == 2 and "calibration file or a calibration recording" in one_line_error(
         proc
     )
+
+
+def test_cluster_show_threads(tmp_path):
+    proc = run("cluster", "show", "threads", cwd=tmp_path)  # built in: no cluster.yaml there
+    assert proc.returncode == 0, proc.stderr
+    assert "profile 'threads' (local) from built-in" in proc.stdout
+    assert "worker threads in this process" in proc.stdout
+    assert "memory limit of this process" in proc.stdout

@@ -63,7 +63,7 @@ def test_worker_threads_detect_what_one_thread_does(charuco_recording, tmp_path)
 
     result = mocapflow.process(
         charuco_recording, "charuco", tmp_path / "s.zarr", chunk_frames=8, cluster="threads",
-        report=False,
+        workers=2, report=False,
     )  # fmt: skip
     assert result.exit_code == 0 and result.sizing["threads_per_worker"] == 2
     ds = xr.open_zarr(result.store, consolidated=False)

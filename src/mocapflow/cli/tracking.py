@@ -180,11 +180,13 @@ def cluster_show(
                 res,
                 workers=profile.get("workers"),
                 memory_limit=profile.get("memory_limit"),
+                processes=profile.get("processes", True),
             )
             out.print(
                 f"  for a 1920x1080 recording with many tasks: {sizing.reason}", highlight=False
             )
-            out.print(f"  memory limit per worker: {sizing.memory_limit / 2**30:.1f} GiB")
+            per = "per worker" if sizing.processes else "of this process"
+            out.print(f"  memory limit {per}: {sizing.memory_limit / 2**30:.1f} GiB")
             out.print(f"  dashboard: {profile.get('dashboard_address', DASHBOARD_ADDRESS)}")
             out.print("  (a small recording gets fewer workers: never more than its tasks)")
         elif profile["type"] == "address":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -48,15 +47,16 @@ def make_board(
     )
 
 
-@lru_cache(maxsize=64)
-def _detector_of(params: tuple, thread: int) -> cv2.aruco.CharucoDetector:
-    return cv2.aruco.CharucoDetector(make_board(*params))
+_DETECTORS = threading.local()
 
 
 def _detector(params: tuple) -> cv2.aruco.CharucoDetector:
     # Built once per thread: detectors do not pickle (parameters do), and worker
     # threads of one process must not share one detector's state.
-    return _detector_of(params, threading.get_ident())
+    cache = _DETECTORS.__dict__.setdefault("cache", {})
+    if params not in cache:
+        cache[params] = cv2.aruco.CharucoDetector(make_board(*params))
+    return cache[params]
 
 
 @dataclass(frozen=True)

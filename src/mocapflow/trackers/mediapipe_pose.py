@@ -155,22 +155,38 @@ def available_models() -> list[int]:
     return [c for c, f in MODEL_FILES.items() if (folder / f).is_file()]
 
 
+#: File descriptor 2 belongs to the whole process: worker threads share one redirect,
+#: made by the first to enter and undone by the last to leave.
+_REDIRECT_LOCK = threading.Lock()
+_redirect: dict = {"depth": 0, "saved": -1, "sink": None}
+
+
 @contextmanager
 def _native_stderr_to_log():
     """Catch what native code writes to file descriptor 2 and log it at debug level."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            for line in sink.read().decode(errors="replace").splitlines():
-                if line.strip():
-                    logger.debug("mediapipe: %s", line)
+    with _REDIRECT_LOCK:
+        if _redirect["depth"] == 0:
+            sys.stderr.flush()
+            _redirect["saved"] = os.dup(2)
+            _redirect["sink"] = tempfile.TemporaryFile(mode="w+b")
+            os.dup2(_redirect["sink"].fileno(), 2)
+        _redirect["depth"] += 1
+    try:
+        yield
+    finally:
+        with _REDIRECT_LOCK:
+            _redirect["depth"] -= 1
+            if _redirect["depth"] == 0:
+                os.dup2(_redirect["saved"], 2)
+                os.close(_redirect["saved"])
+                sink = _redirect.pop("sink")
+                _redirect["sink"] = None
+                sink.seek(0)
+                text = sink.read().decode(errors="replace")
+                sink.close()
+                for line in text.splitlines():
+                    if line.strip():
+                        logger.debug("mediapipe: %s", line)
 
 
 _MODELS = threading.local()
