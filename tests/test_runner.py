@@ -57,15 +57,10 @@ def test_changed_inputs_are_refused_unless_overwrite(markers_recording, tmp_path
     assert res.exit_code == 0 and "position" in xr.open_zarr(path, consolidated=False)
 
 
-def test_process_count_is_bounded_by_workers(markers_recording, tmp_path):
-    """12 videos on 2 workers: never more than workers plus their nannies' helpers."""
-    folder = tmp_path / "twelve"
-    folder.mkdir()
-    src = markers_recording / "synchronized_videos" / "cam1.mp4"
-    for i in range(12):
-        shutil.copy(src, folder / f"cam{i + 1}.mp4")
+def peak_children(run):
+    """Call ``run()`` while counting this process's descendants: ``(result, most seen)``."""
     me = psutil.Process()
-    peak = [0]
+    peak = [len(me.children(recursive=True))]
     stop = threading.Event()
 
     def watch():
@@ -76,13 +71,25 @@ def test_process_count_is_bounded_by_workers(markers_recording, tmp_path):
     t = threading.Thread(target=watch)
     t.start()
     try:
-        res = mocapflow.process(folder, "framestats", tmp_path / "s.zarr", chunk_frames=30)
+        return run(), peak[0]
     finally:
         stop.set()
         t.join()
+
+
+def test_process_count_is_bounded_by_workers(markers_recording, tmp_path):
+    """12 videos on 2 workers: never more than workers plus their nannies' helpers."""
+    folder = tmp_path / "twelve"
+    folder.mkdir()
+    src = markers_recording / "synchronized_videos" / "cam1.mp4"
+    for i in range(12):
+        shutil.copy(src, folder / f"cam{i + 1}.mp4")
+    res, peak = peak_children(
+        lambda: mocapflow.process(folder, "framestats", tmp_path / "s.zarr", chunk_frames=30)
+    )
     workers = res.sizing["workers"]
     assert res.n_tasks == 36 and workers <= 2
-    assert 1 <= peak[0] <= 2 * workers, f"{peak[0]} processes for {workers} workers"
+    assert 1 <= peak <= 2 * workers, f"{peak} processes for {workers} workers"
 
 
 def test_a_broken_video_fails_only_its_view(recording_copy, tmp_path, codec_videos):
@@ -170,20 +177,9 @@ def test_worker_threads_in_this_process(markers_recording, tmp_path):
     from mocapflow.video import THREADS_ENV
 
     before = (cv2.getNumThreads(), os.environ.get(THREADS_ENV))
-    me = psutil.Process()
-    children = len(me.children(recursive=True))
-    peak = [children]
-    stop = threading.Event()
-
-    def watch():
-        while not stop.is_set():
-            peak[0] = max(peak[0], len(me.children(recursive=True)))
-            time.sleep(0.02)
-
-    t = threading.Thread(target=watch)
-    t.start()
-    try:
-        result = mocapflow.process(
+    children = len(psutil.Process().children(recursive=True))
+    result, peak = peak_children(
+        lambda: mocapflow.process(
             markers_recording,
             "markers",
             tmp_path / "s.zarr",
@@ -191,12 +187,10 @@ def test_worker_threads_in_this_process(markers_recording, tmp_path):
             cluster="threads",
             workers=2,
         )
-    finally:
-        stop.set()
-        t.join()
+    )
     assert result.exit_code == 0 and result.computed == result.n_tasks
     assert result.sizing["processes"] is False and result.sizing["threads_per_worker"] == 2
-    assert peak[0] == children, "worker threads start no process"
+    assert peak == children, "worker threads start no process"
     assert result.dashboard.startswith("http://127.0.0.1:")  # where it listens
     ds = xr.open_zarr(result.store, consolidated=False)
     for name, want in oracle_tracks(markers_recording, get_tracker("markers")).items():
