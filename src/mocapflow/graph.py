@@ -18,11 +18,10 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dask
-import dask.array as da
 import numpy as np
-import xarray as xr
 
 from . import schema
 from .errors import CalibrationError
@@ -36,6 +35,12 @@ from .schema import (
 )
 from .tasks import ChunkSpec, plan_chunks, run_chunk, track_chunk
 from .trackers import Tracker, get_tracker, warmup_of
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+# dask.array and xarray load only where a lazy array or Dataset is built: the tracking
+# path (write_tasks) needs neither, and importing them costs about 0.7 s of start-up.
 
 __all__ = ["plan", "points3d", "smoothed", "task_key", "track", "write_tasks"]
 
@@ -96,6 +101,8 @@ def track(
         Dims ``(view, time, ...)``, as :func:`mocapflow.process` writes them.
 
     """
+    import dask.array as da
+
     trk = get_tracker(tracker, **(tracker_params or {}))
     rec = as_recording(recording)
     specs = plan_chunks(rec, chunk_frames, warmup_of(trk))
@@ -199,6 +206,8 @@ def points3d(
         If fewer than ``min_views`` views have a camera (the message lists both).
 
     """
+    import dask.array as da
+
     from .triangulate import CameraSet, triangulate_frames
 
     names = [str(v) for v in tracks.view.values]
@@ -273,6 +282,8 @@ def smoothed(points: xr.Dataset, settings: FilterSettings, fps: float | None = N
         The same schema, ``position`` filtered.
 
     """
+    import dask.array as da
+
     from .errors import UsageError
     from .filtering import smooth
 

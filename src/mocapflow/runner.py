@@ -18,8 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import xarray as xr
+from typing import TYPE_CHECKING
 
 from . import graph, ledger, schema
 from . import store as _store
@@ -38,6 +37,9 @@ from .schema import (
 )
 from .tasks import FATAL_ERRNOS, ChunkSpec, plan_chunks
 from .trackers import Tracker, get_tracker, warmup_of
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = [
     "RunResult",
