@@ -44,15 +44,34 @@ def test_plan_uses_every_frame_once(markers_recording):
         plan_chunks(rec, 0)
 
 
-def test_track_chunk_equals_tracker_on_sequential_frames(markers_recording):
+@pytest.mark.parametrize("batch", [None, 1, 4])
+def test_track_chunk_equals_tracker_on_sequential_frames(markers_recording, batch):
+    """Batches of 4 (copied into a buffer) and of 1 (each frame as decoded) alike."""
     rec = open_recording(markers_recording)
     trk = get_tracker("framestats")
+    assert trk.batch_frames == 1  # None: the tracker's own, frame by frame
     oracle = sequential_frames(rec.views[1].path)
     for spec in [s for s in plan_chunks(rec, 7) if s.view_index == 1]:
-        got = track_chunk(spec, trk, batch=4)
+        got = track_chunk(spec, trk, batch=batch)
         want = trk(oracle[spec.start : spec.stop])
         assert got["n_decoded"] == spec.n_frames and got["error"] is None
         np.testing.assert_array_equal(got["arrays"]["frame_mean"], want["frame_mean"])
+        np.testing.assert_array_equal(got["arrays"]["frame_std"], want["frame_std"])
+
+
+def test_batch_frames_must_be_a_positive_integer(markers_recording):
+    from dataclasses import dataclass
+
+    from mocapflow.trackers import TrackerError
+    from mocapflow.trackers.framestats import FrameStats
+
+    @dataclass(frozen=True)
+    class Bad(FrameStats):
+        batch_frames = 0
+
+    spec = plan_chunks(open_recording(markers_recording), 7)[0]
+    with pytest.raises(TrackerError, match="batch_frames must be a positive integer"):
+        track_chunk(spec, Bad())
 
 
 def test_run_chunk_writes_and_records(markers_recording, tmp_path):

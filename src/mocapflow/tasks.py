@@ -23,7 +23,7 @@ from . import store as _store
 from .errors import TrackerError, VideoError
 from .recording import Recording
 from .schema import BATCH_FRAMES, time_chunk_for
-from .trackers import Tracker, pixel_format_of, reset_of
+from .trackers import Tracker, batch_of, pixel_format_of, reset_of
 from .video import iter_range
 
 __all__ = ["ChunkSpec", "plan_chunks", "run_chunk", "track_chunk"]
@@ -163,12 +163,15 @@ def _check_outputs(tracker: Tracker, result: dict, n: int) -> None:
             raise TrackerError(f"tracker {tracker.name}: {name!r} has shape {got}, expected {want}")
 
 
-def _warm_up(tracker: Tracker, frames) -> None:
+def _warm_up(tracker: Tracker, frames, batch: int) -> None:
     """Run warm-up frames through the tracker in batches and drop the results."""
     buffer: list[np.ndarray] = []
     for frame in frames:
+        if batch == 1:
+            tracker(frame[None])
+            continue
         buffer.append(frame)
-        if len(buffer) == BATCH_FRAMES:
+        if len(buffer) == batch:
             tracker(np.stack(buffer))
             buffer.clear()
     if buffer:
@@ -176,7 +179,7 @@ def _warm_up(tracker: Tracker, frames) -> None:
 
 
 def track_chunk(
-    spec: ChunkSpec, tracker: Tracker, batch: int = BATCH_FRAMES, threads: int | None = None
+    spec: ChunkSpec, tracker: Tracker, batch: int | None = None, threads: int | None = None
 ) -> dict:
     """Decode and track one task's frames in batches.
 
@@ -190,8 +193,10 @@ def track_chunk(
         The task.
     tracker : Tracker
         The tracker.
-    batch : int
-        Frames decoded before each tracker call.
+    batch : int, optional
+        Frames decoded before each tracker call; default the tracker's
+        ``batch_frames``, else :data:`~mocapflow.schema.BATCH_FRAMES`. A batch
+        of one is the decoded frame itself, not a copy.
     threads : int, optional
         Decoder threads; default from ``MOCAPFLOW_DECODE_THREADS`` (see
         :func:`mocapflow.video.decode_threads`).
@@ -204,21 +209,19 @@ def track_chunk(
         (the decoding error, or ``None``).
 
     """
+    batch = batch_of(tracker, BATCH_FRAMES) if batch is None else batch
     outputs = tracker.outputs()
     parts: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
     n_decoded, filled, error = 0, 0, None
     buffer: np.ndarray | None = None  # one batch buffer per task, reused
 
-    def flush() -> None:
-        nonlocal n_decoded, filled
-        if not filled:
-            return
-        result = tracker(buffer[:filled])
-        _check_outputs(tracker, result, filled)
+    def track(frames: np.ndarray) -> None:
+        nonlocal n_decoded
+        result = tracker(frames)
+        _check_outputs(tracker, result, len(frames))
         for name, out in outputs.items():
             parts[name].append(np.array(result[name], dtype=out.dtype))
-        n_decoded += filled
-        filled = 0
+        n_decoded += len(frames)
 
     reset = reset_of(tracker)
     if reset is not None:
@@ -234,17 +237,22 @@ def track_chunk(
     )
     try:
         if spec.warmup:
-            _warm_up(tracker, itertools.islice(frames, spec.warmup))
+            _warm_up(tracker, itertools.islice(frames, spec.warmup), batch)
         for frame in frames:
+            if batch == 1:
+                track(frame[None])  # a view of the decoded frame
+                continue
             if buffer is None:
                 buffer = np.empty((min(batch, spec.n_frames), *frame.shape), frame.dtype)
             buffer[filled] = frame
             filled += 1
             if filled == len(buffer):
-                flush()
+                track(buffer)
+                filled = 0
     except VideoError as exc:
         error = str(exc)
-    flush()
+    if filled:
+        track(buffer[:filled])
     n = spec.n_frames
     arrays = {}
     for name, out in outputs.items():

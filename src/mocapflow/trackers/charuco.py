@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -78,6 +79,8 @@ class Charuco:
     name: str = field(default="charuco", init=False)
     #: Detection works on luma: decoded straight to gray, no colour conversion.
     pixel_format: str = field(default="gray", init=False, repr=False)
+    #: Frame by frame: each decoded frame comes as it is, with no batch copy.
+    batch_frames: ClassVar[int] = 1
 
     def __post_init__(self) -> None:
         if self.squares_x < 2 or self.squares_y < 2:

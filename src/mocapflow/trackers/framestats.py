@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -21,6 +22,8 @@ class FrameStats:
     """
 
     name: str = "framestats"
+    #: Frame by frame: each decoded frame comes as it is, with no batch copy.
+    batch_frames: ClassVar[int] = 1
 
     def params(self) -> dict:
         """Return the parameters (none)."""

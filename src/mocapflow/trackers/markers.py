@@ -9,6 +9,7 @@ centre to a fraction of a pixel.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -67,6 +68,8 @@ class Markers:
     min_chroma: int = 60
     min_area: int = 4
     name: str = field(default="markers", init=False)
+    #: Frame by frame: each decoded frame comes as it is, with no batch copy.
+    batch_frames: ClassVar[int] = 1
 
     def __post_init__(self) -> None:
         if self.n_markers < 1:

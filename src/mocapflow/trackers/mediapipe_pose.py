@@ -261,6 +261,8 @@ class MediaPipePose:
     name: str = field(default="mediapipe", init=False)
     pixel_format: str = field(default="rgb24", init=False, repr=False)
     _kind: ClassVar[str] = "pose"
+    #: Frame by frame: each decoded frame comes as it is, with no batch copy.
+    batch_frames: ClassVar[int] = 1
 
     def __post_init__(self) -> None:
         models = available_models()
