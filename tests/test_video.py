@@ -132,3 +132,46 @@ def test_rotated_videos_read_as_cv2_shows_them(tmp_path, degrees):
     assert info.rotation == degrees % 360
     np.testing.assert_array_equal(read_frames(path, 0, 12, info=info), oracle)
     np.testing.assert_array_equal(read_frames(path, 5, 9, info=info), oracle[5:9])
+    # Gray from the luma plane is turned alike: the BGR frames' own luma, rounding apart.
+    import cv2
+
+    gray = read_frames(path, 0, 12, info=info, pixel_format="gray")
+    assert gray.shape == oracle.shape[:3]
+    luma = np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in oracle])
+    assert np.median(np.abs(gray.astype(int) - luma)) <= 2
+
+
+def _swscale_gray(path) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="gray") for f in container.decode(video=0)]
+
+
+@pytest.mark.parametrize("codec", ["h264", "mp4v", "mjpg", "vp9"])
+def test_gray_from_the_luma_plane_equals_swscale(codec_videos, codec):
+    """The luma-plane path gives swscale's gray exactly (MJPEG's full range included)."""
+    path = codec_videos[codec]
+    want = _swscale_gray(path)
+    got = read_frames(path, 0, len(want), pixel_format="gray")
+    assert got.shape == (len(want), *want[0].shape)
+    for i, frame in enumerate(want):
+        np.testing.assert_array_equal(got[i], frame, err_msg=f"{codec} frame {i}")
+
+
+def test_gray_from_the_luma_plane_on_the_real_sample(pose2sim):
+    path = pose2sim / "cam01.mp4"
+    want = _swscale_gray(path)[:12]
+    np.testing.assert_array_equal(read_frames(path, 0, 12, pixel_format="gray"), np.stack(want))
+
+
+@pytest.mark.parametrize("color_range", [0, 1, 2])
+def test_luma_table_is_swscales_mapping(color_range):
+    from mocapflow.video import luma_table
+
+    table = luma_table("yuv420p", color_range)
+    if color_range == 2:  # full range: kept
+        np.testing.assert_array_equal(table, np.arange(256))
+    else:  # limited range: 16..235 stretched to 0..255
+        assert table[16] == 0 and table[235] == 255 and table[126] == 128
+        assert np.all(np.diff(table.astype(int)) >= 0)

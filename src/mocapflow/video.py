@@ -3,6 +3,9 @@
 Frames are decoded with PyAV and converted to BGR by FFmpeg's swscale, which
 gives pixel-identical frames to ``cv2.VideoCapture``'s sequential read; a
 video whose container asks players to rotate it is turned as OpenCV turns it.
+Gray frames of 8-bit planar YUV video come straight from the decoder's luma
+plane through swscale's own 256-value mapping (a table look-up), with the
+same values as swscale's conversion at a tenth of its cost.
 
 A range read seeks to the keyframe at or before the first wanted frame and
 decodes forward, keeping frames by presentation timestamp. The timestamps of
@@ -13,6 +16,7 @@ and the keyframe positions that the chunk planner aligns tasks with.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterator
@@ -237,6 +241,37 @@ def _rotation_of(container, stream) -> int:
     return int(round(getattr(frame, "rotation", 0) or 0)) % 360
 
 
+#: 8-bit planar YUV formats whose first plane is the luma that swscale turns into gray.
+LUMA_FORMATS = frozenset(
+    {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "yuvj440p"}
+)
+
+
+@functools.cache
+def luma_table(pixel_format: str, color_range: int) -> np.ndarray:
+    """Return swscale's gray value for each of the 256 luma values of a format and range.
+
+    Measured by converting a frame that holds every luma value once, so it is
+    FFmpeg's own mapping: limited (MPEG) range stretched to 0-255, full (JPEG)
+    range kept.
+    """
+    frame = av.VideoFrame(16, 16, pixel_format)
+    frame.color_range = color_range
+    for i, plane in enumerate(frame.planes):
+        values = np.frombuffer(plane, np.uint8)
+        values[:] = 128
+        if i == 0:
+            values.reshape(16, plane.line_size)[:, :16] = np.arange(256).reshape(16, 16)
+    return frame.to_ndarray(format="gray").reshape(256).copy()
+
+
+def _luma(frame: av.VideoFrame) -> np.ndarray:
+    """Return a frame's gray image from its luma plane, as swscale converts it."""
+    plane = frame.planes[0]
+    y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+    return cv2.LUT(y, luma_table(frame.format.name, int(frame.color_range)))
+
+
 def _displayed(frame: av.VideoFrame, pixel_format: str, threads: int = 0) -> np.ndarray:
     """Convert a decoded frame, turned as players (and cv2.VideoCapture) show it.
 
@@ -244,7 +279,10 @@ def _displayed(frame: av.VideoFrame, pixel_format: str, threads: int = 0) -> np.
     one, as it decodes with one: automatic threads cost 10-30 % more CPU per frame
     on cores that the other workers already keep busy.
     """
-    arr = frame.to_ndarray(format=pixel_format, threads=threads)
+    if pixel_format == "gray" and frame.format.name in LUMA_FORMATS:
+        arr = _luma(frame)
+    else:
+        arr = frame.to_ndarray(format=pixel_format, threads=threads)
     turn = _TURNS.get(int(round(frame.rotation or 0)) % 360)
     return arr if turn is None else cv2.rotate(arr, turn)
 

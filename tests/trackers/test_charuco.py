@@ -16,12 +16,15 @@ def charuco_recording(tmp_path_factory):
     return root
 
 
-def test_charuco_corner_accuracy(charuco_recording):
+@pytest.mark.parametrize("pixel_format", ["bgr24", "gray"])
+def test_charuco_corner_accuracy(charuco_recording, pixel_format):
+    """On BGR frames and on the luma the tracker is fed in a run (its pixel_format)."""
     gt = xr.open_zarr(charuco_recording / "ground_truth.zarr", consolidated=False)
     tracker = get_tracker("charuco", square_length=gt.attrs["board"]["square_length"])
     errs, signed, visible = [], [], 0
     for c, view in enumerate(gt.view.values):
-        frames = read_frames(charuco_recording / "synchronized_videos" / f"{view}.mp4", 0, 100)
+        path = charuco_recording / "synchronized_videos" / f"{view}.mp4"
+        frames = read_frames(path, 0, 100, pixel_format=pixel_format)
         out = tracker(frames)
         pos = out["position"][..., 0]
         truth = gt.position_2d.values[c, ..., 0]
