@@ -77,3 +77,22 @@ def test_a_half_written_record_is_not_done(prepared):
     (folder / "00001_000000010_000000020.json.tmp123").write_text("{}")
     assert ledger.done_chunks(path) == {}
     assert ledger.remove_partial_files(path) == 1
+
+
+def test_summary_reads_without_dask_and_counts_what_dask_counts(sample_run):
+    """The summary (and the run report) open the tracks with xarray's own lazy arrays:
+    the same counts as the Dask-backed store, without a Dask graph per variable."""
+    import numpy as np
+
+    from mocapflow.store import open_tracks
+
+    store = sample_run[0]
+    plain, lazy = open_tracks(store, dask=False), open_tracks(store)
+    assert plain.confidence.chunks is None and lazy.confidence.chunks is not None
+    views = ledger.summary(store)["views"]
+    assert [v["view"] for v in views] == [str(v) for v in lazy.view.values]
+    for i, row in enumerate(views):
+        n = row["frames"]
+        assert row["decoded"] == int(lazy.decoded.isel(view=i).sum().compute())
+        found = np.isfinite(lazy.confidence.isel(view=i, time=slice(0, n)).values)
+        assert row["detected_pct"] == pytest.approx(100 * found.reshape(n, -1).any(axis=1).mean())

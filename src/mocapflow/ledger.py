@@ -616,7 +616,7 @@ def summary(path: str | Path) -> dict:
     status = attrs.get("view_status", {})
     views = []
     if None not in damaged:
-        ds = _store.open_tracks(path)
+        ds = _store.open_tracks(path, dask=False)
         detect_var = next((v for v in ("confidence", "position") if v in ds), None)
         for i, name in enumerate(ds.view.values):
             name = str(name)

@@ -112,7 +112,8 @@ def write_run_report(store: str | Path) -> Path:
             else "<p>No failures, warnings or damage.</p>"
         ),
     ]
-    tracks = _store.open_tracks(store) if None not in {p.group for p in s["problems"]} else {}
+    damaged = {p.group for p in s["problems"]}
+    tracks = _store.open_tracks(store, dask=False) if None not in damaged else {}
     if "confidence" in tracks:
         time = tracks.time.values
         fig = _over_time("detection rate per view", unit, "% of keypoints found")
@@ -123,7 +124,7 @@ def write_run_report(store: str | Path) -> Path:
             x, y = _binned(100 * found, time)
             fig.line(x, y, legend_label=str(view))
         parts.append(fig)
-    if POINTS3D in s["groups"] and POINTS3D not in {p.group for p in s["problems"]}:
+    if POINTS3D in s["groups"] and POINTS3D not in damaged:
         points = _store.open_group(store, POINTS3D)
         err = points.reprojection_error.values.reshape(points.sizes["time"], -1)
         with np.errstate(invalid="ignore"):

@@ -349,8 +349,17 @@ def delete_group(path: str | Path, group: str) -> None:
         del zarr.open_group(str(path), mode="r+", zarr_format=3)[group]
 
 
-def open_tracks(path: str | Path) -> xr.Dataset:
+def open_tracks(path: str | Path, dask: bool = True) -> xr.Dataset:
     """Open a store's 2-D tracks lazily.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The store.
+    dask : bool
+        Dask-backed variables (the default), or xarray's own lazy arrays, which
+        read straight through zarr when indexed: quicker for a few small reads
+        (a summary, a report) than building a Dask graph per variable.
 
     Raises
     ------
@@ -364,7 +373,7 @@ def open_tracks(path: str | Path) -> xr.Dataset:
         read_attrs(path)  # raises with the reason when the metadata is unreadable
         raise StoreError(f"{path}: not a mocapflow store; give the store that process wrote")
     try:
-        return xr.open_zarr(str(path), consolidated=False)
+        return xr.open_zarr(str(path), consolidated=False, chunks={} if dask else None)
     except Exception as exc:
         raise StoreError(
             f"{path}: damaged ({type(exc).__name__}: {exc}); run mocapflow verify {path}"
