@@ -55,6 +55,9 @@ def test_worker_threads_in_this_process():
     procs = size_cluster(100, FRAME_720P, 16, small)
     threads = size_cluster(100, FRAME_720P, 16, small, processes=False)
     assert procs.workers == 5 and threads.threads_per_worker == 22  # (3.2 GiB - 480) / 127 MiB
+    # Stages that hold no frames (triangulation, filtering: frame_bytes 0) are sized too.
+    no_frames = size_cluster(8, 0, 16, res, processes=False)
+    assert no_frames.threads_per_worker == 2 and "usable cores" in no_frames.reason
 
 
 def test_detect_resources_is_sane():

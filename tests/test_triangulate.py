@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 
 import numpy as np
 import pytest
@@ -118,6 +119,19 @@ def test_chunked_graph_equals_whole_array(scene, tracked):
     np.testing.assert_array_equal(lazy.position.values, xyz)
     np.testing.assert_array_equal(lazy.reprojection_error.values, err)
     np.testing.assert_array_equal(lazy.n_views.values, n)
+
+
+def test_triangulate_and_filter_on_worker_threads(scene, tracked, tmp_path):
+    """Stages that hold no frames size a threads cluster too (it divided by zero)."""
+    from mocapflow.runner import filter_store
+
+    gt, cams = scene
+    store = tmp_path / "copy.zarr"
+    shutil.copytree(tracked, store)
+    ds = triangulate_store(store, {c.name: c for c in cams}, cluster="threads")
+    straight = triangulate(tracked, {c.name: c for c in cams})
+    np.testing.assert_array_equal(ds.position.values, straight.position.values)
+    assert filter_store(store, cluster="threads").sizes == ds.sizes
 
 
 def test_cameras_matched_by_name_not_position(scene, tracked, tmp_path, caplog):

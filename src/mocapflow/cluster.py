@@ -387,7 +387,7 @@ def size_cluster(
     budget = int(res.memory * MEMORY_FRACTION)
     # Worker processes each hold the base footprint; worker threads share one.
     base = 0 if processes else BASE_WORKER_BYTES
-    each = footprint - base
+    each = max(1, footprint - base)  # stages that hold no frames (3-D) take almost nothing
     limits = {
         "cores": res.cores,
         "memory": max(1, (budget - base) // each),
