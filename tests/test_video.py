@@ -175,3 +175,33 @@ def test_luma_table_is_swscales_mapping(color_range):
     else:  # limited range: 16..235 stretched to 0..255
         assert table[16] == 0 and table[235] == 255 and table[126] == 128
         assert np.all(np.diff(table.astype(int)) >= 0)
+
+
+def test_gray_of_bt709_video_is_its_luma(tmp_path):
+    """BT.709-tagged video (most HD cameras): gray is the luma that its BGR frames show
+    (0.2126 R + 0.7152 G + 0.0722 B, within a level); FFmpeg 8's swscale goes through
+    RGB with other weights there (measured: up to 33 levels off on saturated colours)."""
+    import av
+
+    path = tmp_path / "bt709.mp4"
+    container = av.open(str(path), "w")
+    stream = container.add_stream("libx264", rate=30)
+    stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+    stream.codec_context.colorspace = stream.codec_context.color_primaries = 1  # BT.709
+    stream.codec_context.color_trc = 1
+    image = np.zeros((64, 96, 3), np.uint8)
+    image[:, :32], image[:, 32:64], image[:, 64:] = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+    image[:16] = 128
+    for _ in range(4):
+        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        for packet in stream.encode(frame.reformat(format="yuv420p", dst_colorspace=1)):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    with av.open(str(path)) as c:
+        assert next(c.decode(video=0)).colorspace == 1
+    gray = read_frames(path, 0, 4, pixel_format="gray").astype(float)
+    bgr = read_frames(path, 0, 4).astype(float)
+    luma = 0.0722 * bgr[..., 0] + 0.7152 * bgr[..., 1] + 0.2126 * bgr[..., 2]
+    assert np.abs(gray - luma).max() <= 1.5

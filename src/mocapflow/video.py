@@ -3,9 +3,12 @@
 Frames are decoded with PyAV and converted to BGR by FFmpeg's swscale, which
 gives pixel-identical frames to ``cv2.VideoCapture``'s sequential read; a
 video whose container asks players to rotate it is turned as OpenCV turns it.
-Gray frames of 8-bit planar YUV video come straight from the decoder's luma
-plane through swscale's own 256-value mapping (a table look-up), with the
-same values as swscale's conversion at a tenth of its cost.
+Gray frames are the decoder's luma stretched to full range: for 8-bit planar
+YUV, the luma plane through swscale's own 256-value range mapping (a table
+look-up). On untagged and BT.601 video that is exactly swscale's gray, at a
+fraction of its cost; on BT.709-tagged video FFmpeg 8's swscale computes gray
+from RGB instead, which differs on saturated colours, and mocapflow keeps the
+luma there too, so a gray frame means the same thing whatever the tag.
 
 A range read seeks to the keyframe at or before the first wanted frame and
 decodes forward, keeping frames by presentation timestamp. The timestamps of
@@ -249,11 +252,12 @@ LUMA_FORMATS = frozenset(
 
 @functools.cache
 def luma_table(pixel_format: str, color_range: int) -> np.ndarray:
-    """Return swscale's gray value for each of the 256 luma values of a format and range.
+    """Return the gray value of each of the 256 luma values of a format and range.
 
-    Measured by converting a frame that holds every luma value once, so it is
-    FFmpeg's own mapping: limited (MPEG) range stretched to 0-255, full (JPEG)
-    range kept.
+    Measured by converting, with swscale, an untagged frame that holds every
+    luma value once, so it is FFmpeg's own range mapping: limited (MPEG) range
+    stretched to 0-255, full (JPEG) range kept. The table is read-only (it is
+    shared by every thread).
     """
     frame = av.VideoFrame(16, 16, pixel_format)
     frame.color_range = color_range
@@ -262,12 +266,18 @@ def luma_table(pixel_format: str, color_range: int) -> np.ndarray:
         values[:] = 128
         if i == 0:
             values.reshape(16, plane.line_size)[:, :16] = np.arange(256).reshape(16, 16)
-    return frame.to_ndarray(format="gray").reshape(256).copy()
+    table = frame.to_ndarray(format="gray").reshape(256).copy()
+    table.flags.writeable = False
+    return table
 
 
-def _luma(frame: av.VideoFrame) -> np.ndarray:
-    """Return a frame's gray image from its luma plane, as swscale converts it."""
+def _luma(frame: av.VideoFrame) -> np.ndarray | None:
+    """Return a frame's luma stretched to full range, or None if it has no plain luma plane."""
+    if frame.format.name not in LUMA_FORMATS:
+        return None
     plane = frame.planes[0]
+    if plane.line_size < plane.width:  # a negative or odd stride: leave it to swscale
+        return None
     y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
     return cv2.LUT(y, luma_table(frame.format.name, int(frame.color_range)))
 
@@ -279,9 +289,8 @@ def _displayed(frame: av.VideoFrame, pixel_format: str, threads: int = 0) -> np.
     one, as it decodes with one: automatic threads cost 10-30 % more CPU per frame
     on cores that the other workers already keep busy.
     """
-    if pixel_format == "gray" and frame.format.name in LUMA_FORMATS:
-        arr = _luma(frame)
-    else:
+    arr = _luma(frame) if pixel_format == "gray" else None
+    if arr is None:
         arr = frame.to_ndarray(format=pixel_format, threads=threads)
     turn = _TURNS.get(int(round(frame.rotation or 0)) % 360)
     return arr if turn is None else cv2.rotate(arr, turn)
@@ -316,13 +325,15 @@ def iter_range(
     threads : int, optional
         Decoder threads; default from :func:`decode_threads`.
     pixel_format : str
-        ``"bgr24"`` (as ``cv2.VideoCapture`` gives), ``"rgb24"`` or ``"gray"``,
-        converted by FFmpeg's swscale.
+        ``"bgr24"`` (as ``cv2.VideoCapture`` gives) or ``"rgb24"``, converted
+        by FFmpeg's swscale, or ``"gray"``: the luma, full range (see the
+        module's notes).
 
     Yields
     ------
     numpy.ndarray
-        ``uint8`` frames shaped ``(height, width, 3)``.
+        ``uint8`` frames shaped ``(height, width, 3)``, or ``(height, width)``
+        for ``"gray"``.
 
     Raises
     ------
