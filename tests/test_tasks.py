@@ -72,6 +72,31 @@ def test_batch_frames_must_be_a_positive_integer(markers_recording):
     spec = plan_chunks(open_recording(markers_recording), 7)[0]
     with pytest.raises(TrackerError, match="batch_frames must be a positive integer"):
         track_chunk(spec, Bad())
+    with pytest.raises(TrackerError, match="batch needs at least 1 frame"):
+        track_chunk(spec, FrameStats(), batch=0)
+    # Refused once, before any cluster starts, not in every task.
+    import mocapflow
+
+    with pytest.raises(TrackerError, match="batch_frames"):
+        mocapflow.process(markers_recording, Bad(), markers_recording.parent / "never.zarr")
+    assert not (markers_recording.parent / "never.zarr").exists()
+
+
+def test_a_batch_of_one_is_a_read_only_view(markers_recording):
+    """Each decoded frame reaches a frame-by-frame tracker as it is: a view it cannot write."""
+    from mocapflow.trackers.framestats import FrameStats
+
+    seen = []
+
+    class Keep(FrameStats):
+        def __call__(self, frames):
+            seen.append((frames.flags.writeable, frames.base is not None, frames.shape))
+            return super().__call__(frames)
+
+    spec = plan_chunks(open_recording(markers_recording), 7)[0]
+    track_chunk(spec, Keep())
+    assert len(seen) == spec.n_frames
+    assert all(not w and is_view and shape[0] == 1 for w, is_view, shape in seen)
 
 
 def test_run_chunk_writes_and_records(markers_recording, tmp_path):

@@ -27,6 +27,7 @@ from .errors import RecordingError, StoreBusyError, StoreError, UsageError
 from .recording import Recording
 from .report import run_report_path, write_run_report
 from .schema import (
+    BATCH_FRAMES,
     DEFAULT_CHUNK_FRAMES,
     DEFAULT_TRACKER,
     FILTERED,
@@ -36,7 +37,7 @@ from .schema import (
     TriangulationSettings,
 )
 from .tasks import FATAL_ERRNOS, ChunkSpec, plan_chunks
-from .trackers import Tracker, get_tracker, warmup_of
+from .trackers import Tracker, batch_of, get_tracker, warmup_of
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -234,6 +235,7 @@ def process(
     """
     t0 = time.perf_counter()
     trk = get_tracker(tracker, **(tracker_params or {}))
+    batch_of(trk, BATCH_FRAMES)  # a bad batch_frames fails here, once, not in every task
     time_chunk = schema.time_chunk_for(chunk_frames)
     session = Session(
         Work(1),

@@ -163,12 +163,19 @@ def _check_outputs(tracker: Tracker, result: dict, n: int) -> None:
             raise TrackerError(f"tracker {tracker.name}: {name!r} has shape {got}, expected {want}")
 
 
+def _readonly(frame: np.ndarray) -> np.ndarray:
+    """Return a frame as a batch of one: a read-only view, never a copy."""
+    view = frame[None]
+    view.flags.writeable = False  # it may be the decoder's own buffer
+    return view
+
+
 def _warm_up(tracker: Tracker, frames, batch: int) -> None:
     """Run warm-up frames through the tracker in batches and drop the results."""
     buffer: list[np.ndarray] = []
     for frame in frames:
         if batch == 1:
-            tracker(frame[None])
+            tracker(_readonly(frame))
             continue
         buffer.append(frame)
         if len(buffer) == batch:
@@ -210,6 +217,8 @@ def track_chunk(
 
     """
     batch = batch_of(tracker, BATCH_FRAMES) if batch is None else batch
+    if batch < 1:
+        raise TrackerError(f"tracker {tracker.name}: a batch needs at least 1 frame, got {batch}")
     outputs = tracker.outputs()
     parts: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
     n_decoded, filled, error = 0, 0, None
@@ -240,7 +249,7 @@ def track_chunk(
             _warm_up(tracker, itertools.islice(frames, spec.warmup), batch)
         for frame in frames:
             if batch == 1:
-                track(frame[None])  # a view of the decoded frame
+                track(_readonly(frame))  # a view of the decoded frame
                 continue
             if buffer is None:
                 buffer = np.empty((min(batch, spec.n_frames), *frame.shape), frame.dtype)

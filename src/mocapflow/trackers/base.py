@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -65,13 +66,13 @@ class Tracker(Protocol):
     A tracker must pickle cheaply (it travels to every worker): keep only
     parameters on it and build heavy state lazily inside ``__call__``.
 
-    Three optional attributes refine how a task feeds it (see :func:`pixel_format_of`,
-    :func:`warmup_of` and :func:`reset_of`):
+    Four optional attributes refine how a task feeds it (see :func:`pixel_format_of`,
+    :func:`warmup_of`, :func:`reset_of` and :func:`batch_of`):
 
     ``pixel_format``
         ``"bgr24"`` (the default, as ``cv2.VideoCapture`` gives), ``"rgb24"``, or
-        ``"gray"`` (the decoder's luma, ``(n, h, w)``): frames are decoded
-        straight into it, with no conversion in the tracker.
+        ``"gray"`` (the decoder's luma stretched to full range, ``(n, h, w)``):
+        frames are decoded straight into it, with no conversion in the tracker.
     ``warmup_frames``
         Frames a task decodes before its first one and runs through the
         tracker without keeping the results, for trackers that carry state
@@ -82,8 +83,9 @@ class Tracker(Protocol):
     ``batch_frames``
         Frames per call (default :data:`~mocapflow.schema.BATCH_FRAMES`). A
         tracker that works frame by frame declares 1 and gets each decoded
-        frame as it is (a ``(1, ...)`` view), with no copy into a batch buffer:
-        the copy cost about a sixth of a cheap tracker's time per frame.
+        frame as it is (a read-only ``(1, ...)`` view), with no copy into a
+        batch buffer: the copy cost about a sixth of a cheap tracker's time
+        per frame.
     """
 
     name: str
@@ -133,8 +135,17 @@ def batch_of(tracker: Tracker, default: int) -> int:
     n = getattr(tracker, "batch_frames", None)
     if n is None:
         return default
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise TrackerError(f"tracker {tracker.name}: batch_frames must be a positive integer")
+    try:
+        if isinstance(n, bool):
+            raise TypeError
+        n = operator.index(n)
+    except TypeError:
+        n = 0
+    if n < 1:
+        raise TrackerError(
+            f"tracker {tracker.name}: batch_frames must be a positive integer, "
+            f"got {getattr(tracker, 'batch_frames', None)!r}"
+        )
     return n
 
 
