@@ -39,8 +39,8 @@ from .trackers import Tracker, get_tracker, warmup_of
 if TYPE_CHECKING:
     import xarray as xr
 
-# dask.array and xarray load only where a lazy array or Dataset is built: the tracking
-# path (write_tasks) needs neither, and importing them costs about 0.7 s of start-up.
+# dask.array and xarray load only where a lazy array or Dataset is built: write_tasks
+# needs neither, so importing the runner does not load them (the store's template does).
 
 __all__ = ["plan", "points3d", "smoothed", "task_key", "track", "write_tasks"]
 

@@ -14,6 +14,7 @@ import errno
 import itertools
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,26 +164,36 @@ def _check_outputs(tracker: Tracker, result: dict, n: int) -> None:
             raise TrackerError(f"tracker {tracker.name}: {name!r} has shape {got}, expected {want}")
 
 
-def _readonly(frame: np.ndarray) -> np.ndarray:
-    """Return a frame as a batch of one: a read-only view, never a copy."""
-    view = frame[None]
-    view.flags.writeable = False  # it may be the decoder's own buffer
-    return view
+def _batches(frames: Iterator[np.ndarray], batch: int, most: int) -> Iterator[np.ndarray]:
+    """Group decoded frames into batches for the tracker, holding one batch at a time.
 
-
-def _warm_up(tracker: Tracker, frames, batch: int) -> None:
-    """Run warm-up frames through the tracker in batches and drop the results."""
-    buffer: list[np.ndarray] = []
-    for frame in frames:
-        if batch == 1:
-            tracker(_readonly(frame))
-            continue
-        buffer.append(frame)
-        if len(buffer) == batch:
-            tracker(np.stack(buffer))
-            buffer.clear()
-    if buffer:
-        tracker(np.stack(buffer))
+    A batch of one is the decoded frame itself, as a read-only ``(1, ...)`` view
+    (it may be the decoder's own buffer); larger batches fill one reused buffer
+    of at most ``most`` frames. If decoding fails part-way, the frames decoded so
+    far come out as a last, short batch before the error is raised.
+    """
+    buffer: np.ndarray | None = None
+    filled = 0
+    try:
+        for frame in frames:
+            if batch == 1:
+                view = frame[None]
+                view.flags.writeable = False
+                yield view
+                continue
+            if buffer is None:
+                buffer = np.empty((min(batch, most), *frame.shape), frame.dtype)
+            buffer[filled] = frame
+            filled += 1
+            if filled == len(buffer):
+                yield buffer
+                filled = 0
+    except VideoError:
+        if filled:
+            yield buffer[:filled]
+        raise
+    if filled:
+        yield buffer[:filled]
 
 
 def track_chunk(
@@ -221,8 +232,7 @@ def track_chunk(
         raise TrackerError(f"tracker {tracker.name}: a batch needs at least 1 frame, got {batch}")
     outputs = tracker.outputs()
     parts: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
-    n_decoded, filled, error = 0, 0, None
-    buffer: np.ndarray | None = None  # one batch buffer per task, reused
+    n_decoded, error = 0, None
 
     def track(frames: np.ndarray) -> None:
         nonlocal n_decoded
@@ -245,23 +255,12 @@ def track_chunk(
         pixel_format=pixel_format_of(tracker),
     )
     try:
-        if spec.warmup:
-            _warm_up(tracker, itertools.islice(frames, spec.warmup), batch)
-        for frame in frames:
-            if batch == 1:
-                track(_readonly(frame))  # a view of the decoded frame
-                continue
-            if buffer is None:
-                buffer = np.empty((min(batch, spec.n_frames), *frame.shape), frame.dtype)
-            buffer[filled] = frame
-            filled += 1
-            if filled == len(buffer):
-                track(buffer)
-                filled = 0
+        for frames_before in _batches(itertools.islice(frames, spec.warmup), batch, spec.warmup):
+            tracker(frames_before)  # warm-up: the results are dropped
+        for some in _batches(frames, batch, spec.n_frames):
+            track(some)
     except VideoError as exc:
         error = str(exc)
-    if filled:
-        track(buffer[:filled])
     n = spec.n_frames
     arrays = {}
     for name, out in outputs.items():

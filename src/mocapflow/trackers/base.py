@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import operator
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -84,8 +84,8 @@ class Tracker(Protocol):
         Frames per call (default :data:`~mocapflow.schema.BATCH_FRAMES`). A
         tracker that works frame by frame declares 1 and gets each decoded
         frame as it is (a read-only ``(1, ...)`` view), with no copy into a
-        batch buffer: the copy cost about a sixth of a cheap tracker's time
-        per frame.
+        batch buffer: the copy cost about 14 % of a cheap tracker's time per
+        frame (framestats, 960x540).
     """
 
     name: str
@@ -135,18 +135,11 @@ def batch_of(tracker: Tracker, default: int) -> int:
     n = getattr(tracker, "batch_frames", None)
     if n is None:
         return default
-    try:
-        if isinstance(n, bool):
-            raise TypeError
-        n = operator.index(n)
-    except TypeError:
-        n = 0
-    if n < 1:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise TrackerError(
-            f"tracker {tracker.name}: batch_frames must be a positive integer, "
-            f"got {getattr(tracker, 'batch_frames', None)!r}"
+            f"tracker {tracker.name}: batch_frames must be a positive integer, got {n!r}"
         )
-    return n
+    return int(n)
 
 
 def reset_of(tracker: Tracker):
