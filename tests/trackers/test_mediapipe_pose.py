@@ -38,3 +38,36 @@ def test_worker_threads_share_one_stderr_redirect():
         t.join(20)
     assert seen["a"] != before and seen["b after a left"] == seen["a"]
     assert _fd2() == before
+
+
+CATCH = """
+import os, sys
+from mocapflow.cli.app import _stderr_apart
+if sys.argv[1] == "cli":
+    _stderr_apart()  # what every command does first
+from mocapflow.trackers.mediapipe_pose import _native_stderr_to_log
+with _native_stderr_to_log():  # as a worker thread of --cluster threads building its model
+    print("progress bar and log lines", file=sys.stderr, flush=True)
+    os.write(2, b"native model log\\n")
+print("after", file=sys.stderr, flush=True)
+"""
+
+
+def test_the_command_keeps_its_own_stderr_while_native_logs_are_caught():
+    """Under ``--cluster threads`` MediaPipe's log catch must not swallow the command's output.
+
+    Without the command's own stderr (the control), Python's lines written
+    while a model is built vanish into the catch with the native ones.
+    """
+    import subprocess
+    import sys
+
+    def run(mode: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-c", CATCH, mode], capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stderr
+
+    assert run("cli").splitlines() == ["progress bar and log lines", "after"]
+    assert run("control").splitlines() == ["after"]

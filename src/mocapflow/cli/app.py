@@ -10,7 +10,9 @@ reported as one, in one line (``--debug`` shows the traceback).
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 from contextlib import contextmanager
 from typing import Annotated
 
@@ -35,7 +37,7 @@ err = Console(stderr=True, soft_wrap=True)
 STATE = {"debug": False}
 
 #: Loggers of the libraries under us: quiet unless ``-vv`` or ``--debug``.
-NOISY = ("distributed", "tornado", "bokeh", "asyncio", "mediapipe", "absl")
+NOISY = ("distributed", "tornado", "bokeh", "asyncio", "mediapipe", "absl", "numexpr")
 
 
 class _ConsoleHandler(logging.Handler):
@@ -74,6 +76,26 @@ def _setup_logging(verbose: int, debug: bool) -> None:
     logging.captureWarnings(True)
 
 
+def _stderr_apart() -> None:
+    """Give Python's own stderr a duplicate of file descriptor 2.
+
+    MediaPipe's native code logs to descriptor 2 while its models are built, and
+    the tracker catches that by pointing descriptor 2 at a file for a moment. In
+    ``--cluster threads`` those moments happen inside this process, so without
+    this the progress bar and any log line written meanwhile would be caught
+    too. The duplicate leads to the same terminal or file.
+    """
+    try:
+        fd = os.dup(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # no real descriptor (already replaced)
+        return
+    old = sys.stderr
+    old.flush()
+    sys.stderr = os.fdopen(
+        fd, "w", buffering=1, encoding=old.encoding, errors=old.errors or "backslashreplace"
+    )
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"mocapflow {__version__}")
@@ -93,6 +115,7 @@ def main(
 ) -> None:
     """Track multi-camera motion-capture recordings in parallel, streamed into Zarr."""
     STATE["debug"] = debug
+    _stderr_apart()
     _setup_logging(verbose, debug)
     signal.signal(signal.SIGTERM, _terminate)
 
