@@ -42,3 +42,29 @@ def test_task_keys_group_by_stage_and_view():
     cam_1 = ChunkSpec(0, "cam-1", "a.mp4", 0, 30, 0, None, 300)
     cam_1b = ChunkSpec(1, "cam_1", "b.mp4", 0, 30, 0, None, 300)
     assert task_key(cam_1, "0a1b2c3d") != task_key(cam_1b, "0a1b2c3d")
+
+
+def test_longer_tasks_run_first(markers_recording, tmp_path):
+    """On one worker thread, every full-length task starts before any short tail task.
+
+    Each 90-frame view is planned as one 60-frame task and a 30-frame tail; run
+    longest first, the tails fill the end of a run instead of leaving one
+    worker on a long task while the others idle.
+    """
+    from distributed import Client, LocalCluster, get_task_stream
+
+    from mocapflow.runner import process
+
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as c,
+        Client(c) as client,
+        get_task_stream(client) as ts,
+    ):
+        process(markers_recording, "framestats", tmp_path / "s.zarr", chunk_frames=60,
+                client=client, report=False)  # fmt: skip
+    tracked = sorted(
+        (t["startstops"][0]["start"], t["key"]) for t in ts.data if t["key"].startswith("track_")
+    )
+    starts = [int(key.rsplit("-", 1)[1]) for _, key in tracked]
+    assert sorted(starts) == [0] * 4 + [60] * 4
+    assert starts == [0] * 4 + [60] * 4, tracked

@@ -164,13 +164,19 @@ def write_tasks(
     Keys name the stage, the view and the store (``track_cam2-<store>-1-<start>``,
     see :func:`task_key`), so the dashboard tells views apart and two stores on
     one client never collide.
+
+    Longer tasks run first (a ``priority`` annotation of the frames each
+    decodes): the short tail task of each video then fills the gaps at the end
+    instead of leaving one worker with a long task while the others idle.
     """
     run = dask.delayed(run_chunk, pure=False)
     token = dask.base.tokenize(str(Path(store).resolve()))[:8]
-    return [
-        run(s, tracker, str(store), time_chunk, decode_threads, dask_key_name=task_key(s, token))
-        for s in specs
-    ]
+    tasks = []
+    for s in specs:
+        with dask.annotate(priority=s.n_frames + s.warmup):
+            key = task_key(s, token)
+            tasks.append(run(s, tracker, str(store), time_chunk, decode_threads, dask_key_name=key))
+    return tasks
 
 
 def points3d(
