@@ -158,22 +158,43 @@ def write_tasks(
 ) -> list:
     """Return one ``dask.delayed`` task per chunk that tracks it and writes its region.
 
-    ``decode_threads`` is passed to :func:`~mocapflow.tasks.run_chunk` (None:
-    the worker's ``MOCAPFLOW_DECODE_THREADS``, which local worker processes set to 1).
-
     Keys name the stage, the view and the store (``track_cam2-<store>-1-<start>``,
     see :func:`task_key`), so the dashboard tells views apart and two stores on
     one client never collide.
 
-    Longer tasks run first (a ``priority`` annotation of the frames each
-    decodes): the short tail task of each video then fills the gaps at the end
-    instead of leaving one worker with a long task while the others idle.
+    Longer tasks run first: each carries a ``priority`` annotation of the
+    frames it tracks, warm-up included (the frames decoded from the keyframe
+    before them are left out), counted from the longest task's down, so
+    the longest are 0 and never outrank other clients' work on a shared
+    scheduler. The short tail task of each video then fills the gaps at the
+    end instead of leaving one worker with a long task while the others idle.
+
+    Parameters
+    ----------
+    specs : list of ChunkSpec
+        The tasks to run.
+    tracker : Tracker
+        The tracker.
+    store : path
+        The store the tasks write into.
+    time_chunk : int
+        Zarr chunk length along ``time``.
+    decode_threads : int, optional
+        Passed to :func:`~mocapflow.tasks.run_chunk` (None: the worker's
+        ``MOCAPFLOW_DECODE_THREADS``, which local worker processes set to 1).
+
+    Returns
+    -------
+    list of dask.delayed.Delayed
+        One per spec, in the same order; each returns the task's ledger record.
+
     """
     run = dask.delayed(run_chunk, pure=False)
     token = dask.base.tokenize(str(Path(store).resolve()))[:8]
+    longest = max((s.n_frames + s.warmup for s in specs), default=0)
     tasks = []
     for s in specs:
-        with dask.annotate(priority=s.n_frames + s.warmup):
+        with dask.annotate(priority=s.n_frames + s.warmup - longest):
             key = task_key(s, token)
             tasks.append(run(s, tracker, str(store), time_chunk, decode_threads, dask_key_name=key))
     return tasks

@@ -71,3 +71,22 @@ def test_the_command_keeps_its_own_stderr_while_native_logs_are_caught():
 
     assert run("cli").splitlines() == ["progress bar and log lines", "after"]
     assert run("control").splitlines() == ["after"]
+
+
+def test_every_command_gives_python_its_own_stderr(tmp_path):
+    """The duplicate is made by the command's entry point, whatever the command does."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from mocapflow.cli import app\n"
+        "try:\n"
+        f"    app(['process', {str(tmp_path / 'missing')!r}], prog_name='mocapflow',"
+        " standalone_mode=False)\n"
+        "except BaseException:\n"
+        "    pass\n"
+        "print(sys.stderr.fileno() != 2, sys.stderr is not sys.__stderr__)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "True True", proc.stdout + proc.stderr

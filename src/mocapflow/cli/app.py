@@ -85,14 +85,20 @@ def _stderr_apart() -> None:
     this the progress bar and any log line written meanwhile would be caught
     too. The duplicate leads to the same terminal or file.
     """
-    try:
-        fd = os.dup(sys.stderr.fileno())
-    except (AttributeError, OSError, ValueError):  # no real descriptor (already replaced)
-        return
     old = sys.stderr
+    if old is None or old is not sys.__stderr__:  # done already, or captured (pytest, Jupyter)
+        return
+    try:
+        fd = os.dup(old.fileno())
+    except (AttributeError, OSError, ValueError):  # no real descriptor
+        return
     old.flush()
     sys.stderr = os.fdopen(
-        fd, "w", buffering=1, encoding=old.encoding, errors=old.errors or "backslashreplace"
+        fd,
+        "w",
+        buffering=1,
+        encoding=getattr(old, "encoding", None),
+        errors=getattr(old, "errors", None) or "backslashreplace",
     )
 
 

@@ -167,6 +167,8 @@ def _native_stderr_to_log():
     with _REDIRECT_LOCK:
         if _redirect["depth"] == 0:
             sys.stderr.flush()
+            if sys.__stderr__ is not None and sys.__stderr__ is not sys.stderr:
+                sys.__stderr__.flush()  # the command's stream is a duplicate: flush fd 2's too
             _redirect["saved"] = os.dup(2)
             _redirect["sink"] = tempfile.TemporaryFile(mode="w+b")
             os.dup2(_redirect["sink"].fileno(), 2)
