@@ -276,7 +276,7 @@ def _luma(frame: av.VideoFrame) -> np.ndarray | None:
     if frame.format.name not in LUMA_FORMATS:
         return None
     plane = frame.planes[0]
-    if plane.line_size < plane.width:  # a negative or odd stride: leave it to swscale
+    if plane.line_size < plane.width:  # a negative stride (a flipped image): leave it to swscale
         return None
     y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
     return cv2.LUT(y, luma_table(frame.format.name, int(frame.color_range)))
