@@ -34,6 +34,25 @@ def test_import_is_silent():
         assert proc.returncode == 0 and proc.stdout == "" and proc.stderr == "", module
 
 
+def test_the_command_exits_without_collecting_its_garbage():
+    """The entry point freezes what is alive once the command is done; exit codes stay."""
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="mocapflow")
+    assert script.value == "mocapflow.cli:run"
+    probe = (
+        "import atexit, gc, sys; from mocapflow.cli import run; "
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0)); "
+        "sys.argv = ['mocapflow', *sys.argv[1:]]; run()"
+    )
+    for args, code in ((["--version"], 0), (["info", "/no/such/store.zarr"], 2)):
+        proc = subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == code, proc.stderr
+        assert proc.stdout.splitlines()[-1] == "frozen True", proc.stdout
+
+
 def test_process_end_to_end(recording_copy):
     proc = run("process", recording_copy, "-t", "markers", "--chunk-frames", "30", "--workers", "2")
     assert proc.returncode == 0, proc.stderr
