@@ -31,6 +31,10 @@ def test_store_equals_sequential_oracle_tracks(markers_recording, tmp_path, trac
     assert ds.decoded.values.all() and ds.attrs["completed"]
     assert ds.attrs["cluster"]["workers"] == 2 and ds.attrs["tracker"] == tracker
     assert result.report.exists() and result.report.stat().st_size > 100_000
+    # The report's "calling code" is the run in words, not a function of mocapflow's.
+    assert f"mocapflow process: {result.n_tasks} tasks over 4 videos, tracker {tracker}(" in (
+        result.report.read_text()
+    )
 
 
 def test_resume_recomputes_only_missing_chunks(markers_recording, tmp_path):
