@@ -13,6 +13,9 @@ once; copies for 8 and 16 videos), interleaved in one run:
 * ``skelly-bare``: the same tracker's loop without the annotated videos;
 * ``loop`` (4 videos): cv2 read + gray + ``detectBoard`` in one process, with
   mocapflow's OpenCV: the CPU-per-frame floor;
+
+mocapflow and its loop run in mocapflow's own venv as users install it
+(``benchmarks/peers/venvs.py``), not in the development venv;
 * ``mocapflow-calibrate`` / ``anipose-calibrate`` (4 videos): the whole
   calibration (board detection and fit) by ``mocapflow calibrate`` and by
   aniposelib 0.8.0 (``calibrate_videos``'s steps, in its venv); their
@@ -40,7 +43,6 @@ from sidebyside import arguments, copies, interleave, medians, ratios, table  # 
 
 DATA = HERE / "results" / "data" / "charuco"
 SCRATCH = HERE / "results" / "scratch-charuco"
-MOCAPFLOW = str(Path(sys.executable).with_name("mocapflow"))
 FRAMES = 300
 
 
@@ -61,22 +63,24 @@ def commands(n: int) -> dict[str, list[str]]:
     videos = str(rec / "synchronized_videos")
     skelly = str(venvs.python("skellytracker"))
     anipose = str(venvs.python("aniposelib"))
+    ours = venvs.mocapflow_python()  # mocapflow as users install it
+    mocapflow = str(ours.with_name("mocapflow"))
     calib_rec = SCRATCH / "mocapflow-calibrate"
     link = (
         f"mkdir -p {calib_rec}/synchronized_videos && "
         f"ln -s {src}/synchronized_videos/*.mp4 {calib_rec}/synchronized_videos/ && "
     )
     return {
-        "mocapflow": [MOCAPFLOW, "process", str(rec), "-t", "charuco", "--out",
+        "mocapflow": [mocapflow, "process", str(rec), "-t", "charuco", "--out",
                       str(SCRATCH / "mocapflow.zarr")],
-        "mocapflow-threads": [MOCAPFLOW, "process", str(rec), "-t", "charuco", "--out",
+        "mocapflow-threads": [mocapflow, "process", str(rec), "-t", "charuco", "--out",
                               str(SCRATCH / "mocapflow-threads.zarr"), "--cluster", "threads"],
         "skelly-stock": [skelly, str(HERE / "peers" / "skelly_charuco.py"), videos,
                          str(SCRATCH / "skelly-stock")],
         "skelly-bare": [skelly, str(HERE / "peers" / "skelly_charuco.py"), videos,
                         str(SCRATCH / "skelly-bare"), "--bare"],
-        "loop": [sys.executable, str(HERE / "charuco_loop.py"), videos],
-        "mocapflow-calibrate": ["sh", "-c", link + f"{MOCAPFLOW} calibrate {calib_rec} "
+        "loop": [str(ours), str(HERE / "charuco_loop.py"), videos],
+        "mocapflow-calibrate": ["sh", "-c", link + f"{mocapflow} calibrate {calib_rec} "
                                 f"--out {SCRATCH / 'mocapflow-calibrate.toml'} --overwrite"],
         "anipose-calibrate": [anipose, str(HERE / "peers" / "anipose_calibrate.py"),
                               str(src / "synchronized_videos"),
@@ -124,6 +128,7 @@ def main() -> None:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cores": len(os.sched_getaffinity(0)), "platform": platform.platform()},
         "peer_versions": {k: versions[k] for k in ("skellytracker", "aniposelib") if k in versions},
+        "mocapflow_env": venvs.mocapflow_versions(),
         "summary": summary,
         "runs": runs,
         "calibration_accuracy": checks,

@@ -19,6 +19,9 @@ On copies of the real sample (samples/pose2sim_single_person: 100 frames of
 * ``loop-*`` (4 videos only): the bare single-process loop (cv2 read, RGB,
   one model), the CPU-per-frame floor.
 
+mocapflow and its loops run in mocapflow's own venv as users install it
+(``benchmarks/peers/venvs.py``), not in the development venv.
+
 Each run is measured as a whole process tree (wall, CPU, peak RSS, processes;
 see proctree.py). Results go to docs/benchmark-pose.json and a markdown
 summary to docs/benchmark-pose.md. It also checks that the two modes, and
@@ -45,7 +48,6 @@ from sidebyside import arguments, copies, interleave, medians, ratios, table  # 
 REPO = HERE.parent
 SAMPLE = REPO / "samples" / "pose2sim_single_person" / "synchronized_videos"
 DATA = HERE / "results" / "data" / "pose"
-MOCAPFLOW = str(Path(sys.executable).with_name("mocapflow"))
 FRAMES_PER_VIDEO = 100
 
 
@@ -57,12 +59,14 @@ def recording(n: int) -> Path:
 def commands(rec: Path, scratch: Path) -> dict[str, list[str]]:
     """Every configuration's command line on one recording."""
     skelly = str(venvs.python("skellytracker"))
+    ours = str(venvs.mocapflow_python())  # mocapflow as users install it
+    exe = str(Path(ours).with_name("mocapflow"))
     videos = str(rec / "synchronized_videos")
 
     def mocapflow(name: str, tracker: str, *params: str, cluster: str = "local") -> list[str]:
         p = [x for kv in params for x in ("-p", kv)]
         return [
-            MOCAPFLOW,
+            exe,
             "process",
             str(rec),
             "-t",
@@ -90,11 +94,11 @@ def commands(rec: Path, scratch: Path) -> dict[str, list[str]]:
             "static_image_mode=false",
             cluster="threads",
         ),
-        "loop-holistic-tracking": [sys.executable, str(HERE / "pose_loop.py"), videos,
+        "loop-holistic-tracking": [ours, str(HERE / "pose_loop.py"), videos,
                                    "--kind", "holistic", "--static", "0"],
-        "loop-holistic-static": [sys.executable, str(HERE / "pose_loop.py"), videos,
+        "loop-holistic-static": [ours, str(HERE / "pose_loop.py"), videos,
                                  "--kind", "holistic", "--static", "1"],
-        "loop-pose-static": [sys.executable, str(HERE / "pose_loop.py"), videos,
+        "loop-pose-static": [ours, str(HERE / "pose_loop.py"), videos,
                              "--kind", "pose", "--static", "1"],
     }  # fmt: skip
 
@@ -150,6 +154,7 @@ def main() -> None:
             for k, v in venvs.versions("skellytracker").items()
             if k in ("skellytracker", "mediapipe", "numpy", "opencv-contrib-python")
         },
+        "mocapflow_env": venvs.mocapflow_versions(),
         "repeats": 1 if args.quick else args.repeats,
         "summary": medians(runs),
         "runs": runs,

@@ -6,7 +6,8 @@ Every strategy (see ``strategies.py``) runs as its own process on the same
 synthetic recordings (seeded, made once and cached under
 ``benchmarks/results/data``), one after another in this run. For each run this
 script samples the whole process tree at 50 Hz (summed RSS, processes alive),
-and takes the CPU seconds of the tree from ``RUSAGE_CHILDREN``.
+and takes the CPU seconds of the tree from ``RUSAGE_CHILDREN``. The strategies
+run in mocapflow's venv as users install it (``peers/venvs.py``).
 
 Workloads (full; ``--quick`` shrinks frames and sizes):
 
@@ -35,6 +36,7 @@ import psutil
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from peers import venvs  # noqa: E402
 from proctree import run_measured  # noqa: E402
 
 DATA = HERE / "results" / "data"
@@ -120,7 +122,9 @@ def make_data(name: str, spec: dict, quick: bool, tag: str | None = None) -> Pat
 def measure(strategy: str, recording: Path, tracker: str, scratch: Path) -> dict:
     """Run one strategy in its own process and measure its whole process tree."""
     shutil.rmtree(scratch, ignore_errors=True)
-    cmd = [sys.executable, str(HERE / "strategies.py"), strategy, str(recording), tracker]
+    # Every strategy in mocapflow's venv as users install it (not the development venv).
+    python = str(venvs.mocapflow_python())
+    cmd = [python, str(HERE / "strategies.py"), strategy, str(recording), tracker]
     m = run_measured([*cmd, str(scratch)])
     launched = m.pop("launched")
     m.pop("stdout")

@@ -25,6 +25,7 @@ Every strategy but the ceiling runs the same tracker code on the same frames
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import multiprocessing as mp
@@ -181,6 +182,7 @@ def main() -> None:
         raise SystemExit(f"unknown strategy {strategy}")
     extra["inner_wall_s"] = time.perf_counter() - t0
     (outdir / "timing.json").write_text(json.dumps(extra))
+    gc.freeze()  # exit as the mocapflow command does, whatever the strategy (see cli.run)
 
 
 if __name__ == "__main__":

