@@ -103,3 +103,30 @@ def test_workers_stay_light():
     finally:
         client.close()
         cluster.close()
+
+
+def _closing_race_kept(dask_worker) -> list[bool]:
+    import logging
+
+    log = logging.getLogger("distributed.worker")
+
+    def kept(msg: str) -> bool:
+        record = log.makeRecord(log.name, logging.ERROR, __file__, 1, msg, (), None)
+        return all(f.filter(record) for f in log.filters)
+
+    return [
+        kept("Failed to communicate with scheduler during heartbeat."),
+        kept("Unexpected exception during heartbeat. Closing worker."),
+    ]
+
+
+def test_workers_drop_only_the_closing_heartbeat_race():
+    """A worker process logs no traceback for dask/distributed#7105's race, and keeps the rest."""
+    from mocapflow.cluster import size_cluster, start_cluster
+
+    cluster, client = start_cluster(size_cluster(1, FRAME_720P, 16, workers=1), "127.0.0.1:0")
+    try:
+        assert list(client.run(_closing_race_kept).values()) == [[False, True]]
+    finally:
+        client.close()
+        cluster.close()

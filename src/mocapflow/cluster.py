@@ -45,6 +45,7 @@ __all__ = [
     "bound_link",
     "Session",
     "Sizing",
+    "ClosingRace",
     "Work",
     "WorkerSetup",
     "dask_setup",
@@ -450,16 +451,32 @@ class WorkerSetup(WorkerPlugin):
         logging.getLogger("distributed.sizeof").setLevel(logging.ERROR)
 
 
+class ClosingRace(logging.Filter):
+    """Drop the worker's error log of a heartbeat that meets the scheduler closing its comms.
+
+    When a cluster closes, the scheduler removes each worker while the worker may
+    have a heartbeat in flight; the worker then logs "Failed to communicate with
+    scheduler during heartbeat." with a traceback, after a run that went well
+    (dask/distributed#7105). A scheduler that really went away mid-run shows
+    otherwise: its tasks fail and the command says so.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
+        return not str(record.msg).startswith("Failed to communicate with scheduler during heart")
+
+
 def dask_setup(worker) -> None:
     """Prepare a local worker process as it starts (Dask's preload hook; see start_cluster).
 
     The worker ignores SIGINT: Ctrl-C (to the whole process group) reaches the
     command, which closes the cluster in order and prints one line, instead of
-    every worker printing its traceback. The workers' own log is kept to errors.
+    every worker printing its traceback. The workers' own log is kept to errors,
+    less the closing race's (:class:`ClosingRace`).
     """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger("distributed").setLevel(logging.ERROR)
+    logging.getLogger("distributed.worker").addFilter(ClosingRace())
 
 
 def bound_link(link: str, host: str, scheduler_address: str) -> str:

@@ -254,7 +254,7 @@ def process(
     check_outputs(store, report_path(store), lock_path(store))
     with store_lock(store), _fatal_as_one_line(store):
         with contextlib.ExitStack() as running:
-            if overwrite or _store.check_target(store) == "new":
+            if ledger.starts_afresh(store, overwrite):
                 # Every task is to compute, so the cluster starts (its workers boot
                 # in processes of their own) while the store is created.
                 pool = running.enter_context(
