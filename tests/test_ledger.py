@@ -51,23 +51,6 @@ def test_untouched_videos_are_not_read_again(recording_copy, monkeypatch):
     assert ledger.fingerprint(videos, trk, 30, known=fp)["digest"] == fp["digest"]
 
 
-def test_starts_afresh_only_where_every_task_is_to_compute(prepared, tmp_path):
-    path, rec, trk = prepared
-    assert ledger.starts_afresh(tmp_path / "new.zarr", overwrite=False)
-    (tmp_path / "empty").mkdir()
-    assert ledger.starts_afresh(tmp_path / "empty", overwrite=False)
-    assert not ledger.starts_afresh(path, overwrite=False)  # to resume: read it first
-    assert ledger.starts_afresh(path, overwrite=True)
-    (path / "zarr.json").write_text((path / "zarr.json").read_text()[:50])  # damaged, still ours
-    assert not ledger.starts_afresh(path, overwrite=False)
-    assert ledger.starts_afresh(path, overwrite=True)
-    (tmp_path / "file").write_text("x")
-    (tmp_path / "foreign").mkdir()
-    (tmp_path / "foreign" / "a.txt").write_text("x")
-    for refused in ("file", "foreign"):  # prepare() says why, with the cluster not started
-        assert not ledger.starts_afresh(tmp_path / refused, overwrite=True)
-
-
 def test_prepare_refuses_other_inputs(prepared):
     path, rec, _ = prepared
     with pytest.raises(StoreError, match=r"other inputs \(tracker 'markers' -> 'framestats'"):

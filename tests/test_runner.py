@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import threading
 import time
@@ -95,71 +94,6 @@ def test_process_count_is_bounded_by_workers(markers_recording, tmp_path):
     workers = res.sizing["workers"]
     assert res.n_tasks == 36 and workers <= 2
     assert 1 <= peak <= 2 * workers, f"{peak} processes for {workers} workers"
-
-
-def _workers() -> list:
-    """This process's spawned children (worker processes, not multiprocessing's tracker)."""
-    kids = []
-    for kid in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            if "spawn_main" in " ".join(kid.cmdline()):
-                kids.append(kid)
-    return kids
-
-
-def _spy_prepare(monkeypatch, fail: bool = False) -> list:
-    """Record, for each ``ledger.prepare`` call, its thread and whether workers were booting.
-
-    The call first waits (up to 20 s, or 0.5 s in the main thread) for a worker
-    process that the cluster is starting. Without one, it records ``False``.
-    """
-    real, seen = ledger.prepare, []
-
-    def prepare(*args, **kwargs):
-        booting = False
-        deadline = time.monotonic() + (
-            20 if threading.current_thread() is not threading.main_thread() else 0.5
-        )
-        while not booting and time.monotonic() < deadline:
-            booting = bool(_workers())
-            time.sleep(0.02)
-        seen.append((threading.current_thread() is threading.main_thread(), booting))
-        if fail:
-            raise StoreError("made to fail while the cluster starts")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(ledger, "prepare", prepare)
-    return seen
-
-
-def test_a_new_store_is_created_while_the_cluster_starts(markers_recording, tmp_path, monkeypatch):
-    """A fresh run overlaps the store with the workers' start; a resumed one checks it first."""
-    seen = _spy_prepare(monkeypatch)
-    path = tmp_path / "s.zarr"
-    res = mocapflow.process(markers_recording, "framestats", path, chunk_frames=30, workers=2)
-    assert res.exit_code == 0 and res.computed == res.n_tasks
-    assert seen == [(False, True)], "the store was not created while the workers started"
-    want = oracle_tracks(markers_recording, get_tracker("framestats"))
-    got = xr.open_zarr(path, consolidated=False)
-    np.testing.assert_array_equal(got.frame_mean.values, want["frame_mean"])
-    # Resuming: the store says what is left, so nothing starts before it is read.
-    records = sorted((path / ledger.LEDGER_GROUP / "chunks").glob("*.json"))
-    records[0].unlink()
-    again = mocapflow.process(markers_recording, "framestats", path, chunk_frames=30, workers=2)
-    assert again.computed == 1 and seen[1] == (True, False)
-    # Nothing left: no cluster at all.
-    done = mocapflow.process(markers_recording, "framestats", path, chunk_frames=30, workers=2)
-    assert done.computed == 0 and seen[2] == (True, False) and done.sizing is not None
-
-
-def test_a_store_that_fails_while_the_cluster_starts_closes_it(
-    markers_recording, tmp_path, monkeypatch
-):
-    seen = _spy_prepare(monkeypatch, fail=True)
-    with pytest.raises(StoreError, match="made to fail"):
-        mocapflow.process(markers_recording, "framestats", tmp_path / "s.zarr", workers=2)
-    assert seen == [(False, True)]
-    assert _workers() == []
 
 
 def test_a_broken_video_fails_only_its_view(recording_copy, tmp_path, codec_videos):

@@ -57,7 +57,6 @@ __all__ = [
     "root_attrs",
     "set_attrs",
     "source_of",
-    "starts_afresh",
     "state",
     "summary",
     "tracks_digest",
@@ -447,21 +446,6 @@ def _repair(path: Path, problems: list[Problem], template, attrs: dict) -> None:
         len(tasks),
         f"; {', '.join(groups)} damaged: rerun triangulate/filter" if groups else "",
     )
-
-
-def starts_afresh(path: str | Path, overwrite: bool) -> bool:
-    """Whether :func:`prepare` will create the store anew, so that every task is to compute.
-
-    True for a path with nothing there yet, and for one of our stores (even
-    damaged) with ``overwrite``. A store to resume, or a path :func:`prepare`
-    will refuse, gives False: it is read first.
-    """
-    path = Path(path)
-    try:
-        kind = "ours" if path.exists() and is_ours(path) else _store.check_target(path)
-    except StoreError:
-        return False
-    return kind == "new" or overwrite
 
 
 def prepare(path: str | Path, recording, tracker, chunk_frames: int, overwrite: bool) -> dict:

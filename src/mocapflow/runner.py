@@ -17,7 +17,6 @@ import shutil
 import socket
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -253,34 +252,22 @@ def process(
     store = Path(out) if out is not None else rec.path / STORE_NAME
     check_outputs(store, report_path(store), lock_path(store))
     with store_lock(store), _fatal_as_one_line(store):
-        with contextlib.ExitStack() as running:
-            if ledger.starts_afresh(store, overwrite):
-                # Every task is to compute, so the cluster starts (its workers boot
-                # in processes of their own) while the store is created.
-                pool = running.enter_context(
-                    ThreadPoolExecutor(1, thread_name_prefix="mocapflow-store")
-                )
-                creating = pool.submit(ledger.prepare, store, rec, trk, chunk_frames, overwrite)
-                running.enter_context(session)
-                done = creating.result()
-            else:
-                done = ledger.prepare(store, rec, trk, chunk_frames, overwrite)
-            todo = [s for s in specs if s.key not in done]
-            records = {k: r for k, r in done.items() if k in {s.key for s in specs}}
-            logger.info(
-                "%s: %d tasks, %d already done (skipped), %d to compute",
-                store,
-                len(specs),
-                len(specs) - len(todo),
-                len(todo),
-            )
-            start = {"n_tasks": len(specs), "todo": len(todo), "store": store}
-            rpath = report_path(store) if report and todo else None
-            dashboard = None
-            if todo:
-                if session.client is None:
-                    session.work = Work(len(todo), biggest)
-                    running.enter_context(session)
+        done = ledger.prepare(store, rec, trk, chunk_frames, overwrite)
+        todo = [s for s in specs if s.key not in done]
+        records = {k: r for k, r in done.items() if k in {s.key for s in specs}}
+        logger.info(
+            "%s: %d tasks, %d already done (skipped), %d to compute",
+            store,
+            len(specs),
+            len(specs) - len(todo),
+            len(todo),
+        )
+        start = {"n_tasks": len(specs), "todo": len(todo), "store": store}
+        rpath = report_path(store) if report and todo else None
+        dashboard = None
+        if todo:
+            session.work = Work(len(todo), biggest)
+            with session:
                 dashboard = session.dashboard
                 ledger.set_attrs(
                     store, cluster=session.describe(), start_time=ledger.now(), completed=False
@@ -290,8 +277,8 @@ def process(
                 records.update(
                     _compute_tasks(session, todo, trk, store, time_chunk, retries, rpath, on_event)
                 )
-            elif on_event:
-                on_event("start", {**start, "dashboard": None, "session": None})
+        elif on_event:
+            on_event("start", {**start, "dashboard": None, "session": None})
         failed = [records[s.key] for s in todo if records[s.key]["status"] == "failed"]
         views = ledger.view_outcomes(rec, records)
         completed = all(s.key in records and records[s.key]["status"] != "failed" for s in specs)
