@@ -13,13 +13,13 @@ once; copies for 8 and 16 videos), interleaved in one run:
 * ``skelly-bare``: the same tracker's loop without the annotated videos;
 * ``loop`` (4 videos): cv2 read + gray + ``detectBoard`` in one process, with
   mocapflow's OpenCV: the CPU-per-frame floor;
-
-mocapflow and its loop run in mocapflow's own venv as users install it
-(``benchmarks/peers/venvs.py``), not in the development venv;
 * ``mocapflow-calibrate`` / ``anipose-calibrate`` (4 videos): the whole
   calibration (board detection and fit) by ``mocapflow calibrate`` and by
   aniposelib 0.8.0 (``calibrate_videos``'s steps, in its venv); their
   camera centres are compared with the scene's true cameras.
+
+mocapflow and its loop run in mocapflow's own venv as users install it
+(``benchmarks/peers/venvs.py``), not in the development venv.
 
 Results: docs/benchmark-charuco.json and docs/benchmark-charuco.md.
 """

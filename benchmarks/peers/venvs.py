@@ -88,19 +88,18 @@ def mocapflow_python() -> Path:
 
 def mocapflow_versions() -> dict[str, str]:
     """Return the packages of mocapflow's measured venv (name -> version)."""
-    out = subprocess.run(
-        [str(mocapflow_python()), "-m", "pip", "list", "--format=freeze"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return dict(line.split("==", 1) for line in out.splitlines() if "==" in line)
+    return _freeze(mocapflow_python())
 
 
 def versions(peer: str) -> dict[str, str]:
     """Return the installed versions of a peer's key packages."""
+    return _freeze(python(peer))
+
+
+def _freeze(exe: Path) -> dict[str, str]:
+    """Return a venv's packages as ``pip list`` gives them (name -> version)."""
     out = subprocess.run(
-        [str(python(peer)), "-m", "pip", "list", "--format=freeze"],
+        [str(exe), "-m", "pip", "list", "--format=freeze"],
         capture_output=True,
         text=True,
         check=True,
