@@ -201,3 +201,26 @@ def test_worker_threads_in_this_process(markers_recording, tmp_path):
         np.testing.assert_array_equal(ds[name].values, want, err_msg=name)
     assert ds.attrs["cluster"]["processes"] is False
     assert (cv2.getNumThreads(), os.environ.get(THREADS_ENV)) == before
+
+
+def test_tracking_imports_neither_xarray_nor_dask_arrays(markers_recording, tmp_path):
+    """The store is created, summed up and reported straight through Zarr: a tracking
+    run loads no xarray, pandas or dask.array (0.5 s and 60 MB at its start, as much
+    again in its report)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mocapflow\n"
+        f"r = mocapflow.process({str(markers_recording)!r}, 'markers',"
+        f" {str(tmp_path / 's.zarr')!r}, chunk_frames=30, cluster='threads', workers=2)\n"
+        "assert r.exit_code == 0 and r.computed == r.n_tasks, r\n"
+        "print(sorted(m for m in ('xarray', 'pandas', 'dask.array') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "s.report.html").stat().st_size > 0
+    ds = xr.open_zarr(tmp_path / "s.zarr", consolidated=False)
+    for name, want in oracle_tracks(markers_recording, get_tracker("markers")).items():
+        np.testing.assert_array_equal(ds[name].values, want)

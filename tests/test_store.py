@@ -19,7 +19,7 @@ def made(markers_recording, tmp_path):
     rec = open_recording(markers_recording)
     trk = get_tracker("markers")
     path = tmp_path / "s.zarr"
-    store.create(path, schema.tracks_template(rec, trk, 10), {"tracker": "markers"})
+    store.create(path, schema.tracks_layout(rec, trk, 10), {"tracker": "markers"})
     return path, rec, trk
 
 
@@ -35,6 +35,58 @@ def test_template_schema(made):
     assert np.isnan(ds.position.values).all() and not ds.decoded.values.any()
     assert ds.attrs["mocapflow_format"] == schema.FORMAT
     assert store.is_store(path)
+
+
+def _files(root):
+    return {str(f.relative_to(root)): f for f in sorted(root.rglob("*")) if f.is_file()}
+
+
+@pytest.mark.parametrize("name", ["markers", "charuco", "framestats", "mediapipe_holistic"])
+def test_template_equals_xarrays_own_file_by_file(markers_recording, tmp_path, name):
+    """The oracle: xarray's to_zarr of the lazy template, as the store was made before."""
+    import json
+
+    import zarr
+
+    rec, trk = open_recording(markers_recording), get_tracker(name)
+    ours, theirs = tmp_path / "ours.zarr", tmp_path / "xarray.zarr"
+    store.create(ours, schema.tracks_layout(rec, trk, 10), {"tracker": name})
+    ds = schema.tracks_template(rec, trk, 10)
+    ds.attrs.update(tracker=name, mocapflow_format=schema.FORMAT)
+    ds.attrs.update(completed=False, template_complete=False)
+    zarr.open_group(str(theirs), mode="w-", zarr_format=3, attributes=dict(ds.attrs))
+    ds.to_zarr(theirs, mode="a", compute=False, consolidated=False, zarr_format=3)
+    a, b = _files(ours), _files(theirs)
+    assert list(a) == list(b) and len(a) > 10
+    for key in a:
+        if key.endswith("zarr.json"):  # the same metadata, whatever the key order
+            assert json.loads(a[key].read_bytes()) == json.loads(b[key].read_bytes()), key
+        else:  # the coordinates' chunks, byte for byte
+            assert a[key].read_bytes() == b[key].read_bytes(), key
+    opened = [xr.open_zarr(p, consolidated=False) for p in (ours, theirs)]
+    assert opened[0].identical(opened[1])
+    assert list(schema.tracks_layout(rec, trk, 10)) == list(ds.variables)
+
+
+def test_unwritten_frames_read_as_the_declared_fill(markers_recording, tmp_path):
+    """An integer output's fill is its Zarr fill value (xarray's template gave 0)."""
+    from dataclasses import dataclass
+
+    from mocapflow.trackers import Output
+
+    @dataclass(frozen=True)
+    class Counts:
+        name: str = "counts"
+
+        def outputs(self):
+            return {"blobs": Output((), dtype="int16", fill=-1)}
+
+    path = tmp_path / "s.zarr"
+    store.create(path, schema.tracks_layout(open_recording(markers_recording), Counts(), 10), {})
+    store.write_region(path, 0, 0, {"blobs": np.arange(10, dtype=np.int16)}, np.ones(10, bool))
+    blobs = xr.open_zarr(path, consolidated=False).blobs.values
+    assert blobs.dtype == np.int16 and (blobs[0, :10] == np.arange(10)).all()
+    assert (blobs[0, 10:] == -1).all() and (blobs[1:] == -1).all()
 
 
 def test_region_write_round_trip_and_checksums(made):

@@ -33,7 +33,7 @@ from .schema import (
     POINTS3D,
     time_chunk_for,
     tracking_attrs,
-    tracks_template,
+    tracks_layout,
 )
 
 __all__ = [
@@ -426,13 +426,13 @@ def record_export(path: str | Path, file: Path, group: str) -> None:
     _write_json(_dir(Path(path)) / _EXPORTS, exports)
 
 
-def _repair(path: Path, problems: list[Problem], template, attrs: dict) -> None:
+def _repair(path: Path, problems: list[Problem], layout: dict, attrs: dict) -> None:
     """Mend what a rerun can: rewrite lost metadata, forget damaged tasks (recomputed next)."""
     if any(p.where == "zarr.json" for p in problems):
         _store.restore_root(path, attrs)
-    lost = [p.where for p in problems if p.where in template.variables]
+    lost = [p.where for p in problems if p.where in layout]
     if lost:
-        _store.restore_arrays(path, template, lost)
+        _store.restore_arrays(path, layout, lost)
     tasks = {p.task for p in problems if p.task is not None}
     for v, a, b in tasks:
         _record_file(path, v, a, b).unlink(missing_ok=True)
@@ -480,7 +480,7 @@ def prepare(path: str | Path, recording, tracker, chunk_frames: int, overwrite: 
     attrs = root_attrs(path) if kind == "ours" else {}
     videos = [v.path for v in recording.views]
     fp = fingerprint(videos, tracker, chunk_frames, attrs.get("fingerprint"))
-    template = tracks_template(recording, tracker, time_chunk_for(chunk_frames))
+    layout = tracks_layout(recording, tracker, time_chunk_for(chunk_frames))
     if attrs.get("template_complete") and not overwrite:
         old = attrs.get("fingerprint", {})
         if old.get("digest") != fp["digest"]:
@@ -491,17 +491,17 @@ def prepare(path: str | Path, recording, tracker, chunk_frames: int, overwrite: 
         if n := remove_partial_files(path):
             logger.info("%s: removed %d temporary files left by an interrupted run", path, n)
         if problems := verify(path):
-            _repair(path, problems, template, attrs)
+            _repair(path, problems, layout, attrs)
         if old.get("videos") != fp["videos"]:  # same content, new mtimes: remember them
             set_attrs(path, fingerprint=fp)
         return done_chunks(path)
     attrs = {**tracking_attrs(recording, tracker, chunk_frames), "fingerprint": fp}
     if kind == "ours":
         _store.remove(path)  # --overwrite, or a template cut short
-    _store.create(path, template, attrs)
+    _store.create(path, layout, attrs)
     _store.require_group(path, LEDGER_GROUP)
     _records(path).mkdir(exist_ok=True)
-    mirror = {**attrs, "mocapflow_format": FORMAT, "arrays": list(template.variables)}
+    mirror = {**attrs, "mocapflow_format": FORMAT, "arrays": list(layout)}
     _write_json(_dir(path) / _ATTRS, mirror)
     set_attrs(path, template_complete=True)
     _store.fsync_dir(path)
@@ -607,7 +607,6 @@ def summary(path: str | Path) -> dict:
     """
     import numpy as np
 
-    from .quality import points_summary
     from .schema import GROUPS_3D
 
     problems = verify(path)
@@ -616,30 +615,33 @@ def summary(path: str | Path) -> dict:
     status = attrs.get("view_status", {})
     views = []
     if None not in damaged:
-        ds = _store.open_tracks(path, dask=False)
-        detect_var = next((v for v in ("confidence", "position") if v in ds), None)
-        for i, name in enumerate(ds.view.values):
+        tracks = _store.open_arrays(path)
+        names = set(tracks.array_keys())
+        detect_var = next((v for v in ("confidence", "position") if v in names), None)
+        labels = {k: tracks[k][:] for k in ("view", "n_frames", "width", "height", "codec")}
+        for i, name in enumerate(labels["view"]):
             name = str(name)
-            n = int(ds.n_frames.values[i])
+            n = int(labels["n_frames"][i])
             row = {
                 "view": name,
                 "frames": n,
-                "size": f"{int(ds.width.values[i])}x{int(ds.height.values[i])}",
-                "codec": str(ds.codec.values[i]),
-                "decoded": int(ds[DECODED].isel(view=i).sum()),
+                "size": f"{int(labels['width'][i])}x{int(labels['height'][i])}",
+                "codec": str(labels["codec"][i]),
+                "decoded": int(tracks[DECODED][i].sum()),
                 "status": status.get(name, {}).get("status", "incomplete"),
                 "error": status.get(name, {}).get("error"),
             }
             if detect_var and n:
-                values = ds[detect_var].isel(view=i, time=slice(0, n)).values
+                values = tracks[detect_var][i, :n]
                 found = np.isfinite(values).reshape(n, -1).any(axis=1)
                 row["detected_pct"] = 100.0 * float(found.mean())
             views.append(row)
-    groups = {
-        g: points_summary(_store.open_group(path, g))
-        for g in reversed(GROUPS_3D)
-        if g not in damaged and _store.has_group(path, g)
-    }
+    groups = {}
+    for g in reversed(GROUPS_3D):
+        if g not in damaged and _store.has_group(path, g):
+            from .quality import points_summary  # xarray: only where there are 3-D points
+
+            groups[g] = points_summary(_store.open_group(path, g))
     return {
         "attrs": attrs,
         "views": views,

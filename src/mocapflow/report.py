@@ -113,14 +113,12 @@ def write_run_report(store: str | Path) -> Path:
         ),
     ]
     damaged = {p.group for p in s["problems"]}
-    tracks = _store.open_tracks(store, dask=False) if None not in damaged else {}
-    if "confidence" in tracks:
-        time = tracks.time.values
+    tracks = _store.open_arrays(store) if None not in damaged else None
+    if tracks is not None and "confidence" in set(tracks.array_keys()):
+        time = tracks["time"][:]
         fig = _over_time("detection rate per view", unit, "% of keypoints found")
-        for view in tracks.view.values:
-            found = (
-                np.isfinite(tracks.confidence.sel(view=view).values).reshape(len(time), -1).mean(1)
-            )
+        for i, view in enumerate(tracks["view"][:]):
+            found = np.isfinite(tracks["confidence"][i]).reshape(len(time), -1).mean(1)
             x, y = _binned(100 * found, time)
             fig.line(x, y, legend_label=str(view))
         parts.append(fig)

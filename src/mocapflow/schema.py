@@ -1,9 +1,10 @@
 """The data model and the defaults, declared once.
 
-A store is a Zarr v3 group written through xarray (open it with
-``consolidated=False``). Its root holds the 2-D tracks, in movement's pose
-schema with a leading ``view`` dimension; the 3-D groups hold movement's 3-D
-schema::
+A store is a Zarr v3 group in xarray's layout (open it with ``xr.open_zarr(...,
+consolidated=False)``): the 2-D template is written straight through Zarr with the
+metadata xarray's ``to_zarr`` gives it, and the 3-D groups through xarray. Its
+root holds the 2-D tracks, in movement's pose schema with a leading ``view``
+dimension; the 3-D groups hold movement's 3-D schema::
 
     STORE/                      position (view, time, space, keypoint, individual)
                                 confidence (view, time, keypoint, individual)
@@ -14,14 +15,15 @@ schema::
     STORE/filtered/             the same, gap-filled and low-passed
     STORE/_mocapflow/           the ledger (see ledger.py)
 
-Every dataset is built here, by :func:`tracks_template` and :func:`points3d`,
-so names, dimensions and attributes cannot drift between the writers.
+Every dataset is declared here, by :func:`tracks_layout` (and its lazy
+:func:`tracks_template`) and :func:`points3d`, so names, dimensions and
+attributes cannot drift between the writers.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +50,7 @@ __all__ = [
     "TRIANGULATE_FRAMES",
     "FilterSettings",
     "TriangulationSettings",
+    "Variable",
     "points3d",
     "software_attrs",
     "strings",
@@ -55,6 +58,7 @@ __all__ = [
     "time_chunk_for",
     "time_coords",
     "tracking_attrs",
+    "tracks_layout",
     "tracks_template",
 ]
 
@@ -219,8 +223,125 @@ def time_coords(n_frames: int, fps: float | None) -> np.ndarray:
     return frames / float(fps) if fps else frames
 
 
+@dataclass(frozen=True)
+class Variable:
+    """One array of a 2-D store, declared before anything is written.
+
+    Attributes
+    ----------
+    dims : tuple of str
+        Dimension names.
+    shape : tuple of int
+        Its shape.
+    dtype : str
+        NumPy dtype (``"object"`` for labels, stored as Zarr strings).
+    fill : Any
+        What a frame never written reads as (NaN for the floats of built-in trackers).
+    attrs : dict
+        Variable attributes (units, description).
+    chunks : tuple of int or None
+        Zarr chunk shape; ``None`` for one chunk (coordinates).
+    values : numpy.ndarray or None
+        A coordinate's values; ``None`` for a data variable (nothing written yet).
+
+    """
+
+    dims: tuple[str, ...]
+    shape: tuple[int, ...]
+    dtype: str
+    fill: Any
+    attrs: dict
+    chunks: tuple[int, ...] | None = None
+    values: np.ndarray | None = None
+
+    @property
+    def is_coord(self) -> bool:
+        """Whether it is a coordinate (it carries its values)."""
+        return self.values is not None
+
+
+def tracks_layout(recording, tracker, time_chunk: int) -> dict[str, Variable]:
+    """Declare every array of a 2-D store: the tracker's outputs, ``decoded``, the coordinates.
+
+    :func:`mocapflow.store.create` writes it straight through Zarr, and
+    :func:`tracks_template` turns it into the lazy xarray dataset, so the two
+    cannot drift.
+
+    Parameters
+    ----------
+    recording : Recording
+        The views and their metadata.
+    tracker : Tracker
+        The tracker, whose outputs become data variables.
+    time_chunk : int
+        Zarr chunk length along ``time``.
+
+    Returns
+    -------
+    dict of str to Variable
+        Data variables first, then coordinates, in the order xarray lists them.
+
+    Raises
+    ------
+    TrackerError
+        If two outputs label one dimension differently.
+
+    """
+    from .errors import TrackerError
+
+    n_views, n_time = len(recording.views), recording.n_frames
+    labels: dict[str, np.ndarray] = {
+        "view": strings(recording.names),
+        "time": time_coords(n_time, recording.fps),
+    }
+    data: dict[str, Variable] = {}
+    for name, out in tracker.outputs().items():
+        for dim in out.dims:
+            these = strings(out.coords[dim])
+            if dim in labels and list(labels[dim]) != list(these):
+                raise TrackerError(
+                    f"tracker {tracker.name}: coordinate {dim!r} differs between outputs"
+                )
+            labels[dim] = these
+        frame = out.frame_shape()
+        data[name] = Variable(
+            dims=("view", "time", *out.dims),
+            shape=(n_views, n_time, *frame),
+            dtype=str(np.dtype(out.dtype)),
+            fill=out.fill,
+            attrs=dict(out.attrs),
+            chunks=(1, time_chunk, *frame),
+        )
+    data[DECODED] = Variable(
+        dims=("view", "time"),
+        shape=(n_views, n_time),
+        dtype="bool",
+        fill=False,
+        attrs={"description": "the frame was decoded and tracked"},
+        chunks=(1, time_chunk),
+    )
+    info = [v.info for v in recording.views]
+    per_view = {
+        "video_path": strings(v.path for v in recording.views),
+        "n_frames": np.array([v.n_frames for v in recording.views], np.int64),
+        "video_fps": np.array([i.fps if i else np.nan for i in info], np.float64),
+        "width": np.array([i.width if i else 0 for i in info], np.int64),
+        "height": np.array([i.height if i else 0 for i in info], np.int64),
+        "codec": strings(i.codec if i else "" for i in info),
+    }
+    coords = {name: _coord((name,), v) for name, v in labels.items()}
+    coords.update((name, _coord(("view",), v)) for name, v in per_view.items())
+    return {**data, **coords}
+
+
+def _coord(dims: tuple[str, ...], values: np.ndarray) -> Variable:
+    kind = values.dtype.kind
+    fill = {"O": "", "f": np.nan, "b": False}.get(kind, 0)
+    return Variable(dims, values.shape, str(values.dtype), fill, {}, values=values)
+
+
 def tracks_template(recording, tracker, time_chunk: int) -> xr.Dataset:
-    """Build the lazy (Dask-backed, never computed) 2-D dataset a store is created from.
+    """Build the lazy (Dask-backed, never computed) 2-D dataset of :func:`tracks_layout`.
 
     Parameters
     ----------
@@ -236,46 +357,17 @@ def tracks_template(recording, tracker, time_chunk: int) -> xr.Dataset:
     xarray.Dataset
         Data variables full of their fill values, chunked ``(1, time_chunk, ...)``.
 
-    Raises
-    ------
-    TrackerError
-        If two outputs label one dimension differently.
-
     """
     import dask.array as da
     import xarray as xr
 
-    from .errors import TrackerError
-
-    n_views, n_time = len(recording.views), recording.n_frames
-    coords: dict = {"view": strings(recording.names), "time": time_coords(n_time, recording.fps)}
-    data_vars: dict = {}
-    for name, out in tracker.outputs().items():
-        for dim in out.dims:
-            labels = strings(out.coords[dim])
-            if dim in coords and list(coords[dim]) != list(labels):
-                raise TrackerError(
-                    f"tracker {tracker.name}: coordinate {dim!r} differs between outputs"
-                )
-            coords[dim] = labels
-        shape = (n_views, n_time, *out.frame_shape())
-        chunks = (1, time_chunk, *out.frame_shape())
-        arr = da.full(shape, out.fill, dtype=out.dtype, chunks=chunks)
-        data_vars[name] = (("view", "time", *out.dims), arr, dict(out.attrs))
-    data_vars[DECODED] = (
-        ("view", "time"),
-        da.zeros((n_views, n_time), dtype=bool, chunks=(1, time_chunk)),
-        {"description": "the frame was decoded and tracked"},
-    )
-    info = [v.info for v in recording.views]
-    coords.update(
-        video_path=("view", strings(v.path for v in recording.views)),
-        n_frames=("view", np.array([v.n_frames for v in recording.views], np.int64)),
-        video_fps=("view", np.array([i.fps if i else np.nan for i in info], np.float64)),
-        width=("view", np.array([i.width if i else 0 for i in info], np.int64)),
-        height=("view", np.array([i.height if i else 0 for i in info], np.int64)),
-        codec=("view", strings(i.codec if i else "" for i in info)),
-    )
+    layout = tracks_layout(recording, tracker, time_chunk)
+    data_vars = {
+        name: (v.dims, da.full(v.shape, v.fill, dtype=v.dtype, chunks=v.chunks), dict(v.attrs))
+        for name, v in layout.items()
+        if not v.is_coord
+    }
+    coords = {name: (v.dims, v.values) for name, v in layout.items() if v.is_coord}
     return xr.Dataset(data_vars, coords=coords)
 
 

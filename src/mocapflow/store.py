@@ -9,10 +9,12 @@ two writers ever touch one chunk.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import os
 import shutil
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +22,7 @@ import numpy as np
 import zarr
 
 from .errors import StoreError
-from .schema import DECODED, FORMAT
+from .schema import DECODED, FORMAT, Variable
 
 if TYPE_CHECKING:  # xarray is imported where a dataset is read: workers never need it
     import xarray as xr
@@ -40,6 +42,7 @@ __all__ = [
     "group_attrs",
     "has_group",
     "is_store",
+    "open_arrays",
     "open_group",
     "open_tracks",
     "read_attrs",
@@ -118,18 +121,22 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def create(path: str | Path, template: xr.Dataset, attrs: dict) -> None:
+def create(path: str | Path, layout: dict[str, Variable], attrs: dict) -> None:
     """Write a store's template: metadata, coordinates, fill-valued variables.
 
     The folder is claimed first (a group carrying the format marker), so a
-    template write cut short is still recognised as ours, and rebuilt.
+    template write cut short is still recognised as ours, and rebuilt. The
+    arrays are written straight through Zarr, with the metadata xarray's
+    ``to_zarr`` gives the same dataset (tested file by file), so creating a
+    store needs neither xarray nor Dask's arrays: a command that tracks does
+    not import them.
 
     Parameters
     ----------
     path : str or pathlib.Path
         The store; must be new or one of ours (which is replaced).
-    template : xarray.Dataset
-        From :func:`mocapflow.schema.tracks_template`.
+    layout : dict of str to Variable
+        From :func:`mocapflow.schema.tracks_layout`.
     attrs : dict
         Root attributes (JSON-serialisable).
 
@@ -139,11 +146,44 @@ def create(path: str | Path, template: xr.Dataset, attrs: dict) -> None:
         remove(path)
     elif path.exists():
         path.rmdir()
-    ds = template.copy()
-    ds.attrs.update(attrs)
-    ds.attrs.update(mocapflow_format=FORMAT, completed=False, template_complete=False)
-    zarr.open_group(str(path), mode="w-", zarr_format=3, attributes=dict(ds.attrs))
-    ds.to_zarr(str(path), mode="a", compute=False, consolidated=False, zarr_format=3)
+    attrs = {**attrs, "mocapflow_format": FORMAT, "completed": False, "template_complete": False}
+    group = zarr.open_group(str(path), mode="w-", zarr_format=3, attributes=attrs)
+    _write_layout(group, layout, list(layout))
+
+
+def _write_layout(group: zarr.Group, layout: dict[str, Variable], names: list[str]) -> None:
+    """Create arrays of a layout as xarray encodes them, and write the coordinates' values."""
+    dims_of = {name: set(v.dims) for name, v in layout.items()}
+    for name in names:
+        v = layout[name]
+        attrs = dict(v.attrs)
+        if not v.is_coord:  # xarray names the coordinates that label a data variable
+            labels = sorted(
+                c
+                for c, cv in layout.items()
+                if cv.is_coord and c not in cv.dims and dims_of[c] <= dims_of[name]
+            )
+            if labels:
+                attrs["coordinates"] = " ".join(labels)
+        dtype = str if v.dtype == "object" else np.dtype(v.dtype)
+        if v.dtype != "object" and np.dtype(v.dtype).kind == "f":
+            attrs["_FillValue"] = _float_fill(np.nan)  # xarray's default for floats
+        arr = group.create_array(
+            name,
+            shape=v.shape,
+            chunks=v.chunks or v.shape,
+            dtype=dtype,
+            fill_value=v.fill,
+            dimension_names=v.dims,
+            attributes=attrs,
+        )
+        if v.is_coord and v.values.size:
+            arr[...] = v.values
+
+
+def _float_fill(value: float) -> str:
+    """Encode a float ``_FillValue`` attribute as xarray does for Zarr v3 (base64 of a double)."""
+    return base64.standard_b64encode(struct.pack("<d", float(value))).decode()
 
 
 def remove(path: str | Path) -> None:
@@ -235,20 +275,13 @@ def restore_root(path: str | Path, attrs: dict) -> None:
     zarr.open_group(str(path), mode="a", zarr_format=3, attributes=attrs)
 
 
-def restore_arrays(path: str | Path, template: xr.Dataset, names: list[str]) -> None:
-    """Rewrite the metadata of arrays whose ``zarr.json`` is gone, from the template.
+def restore_arrays(path: str | Path, layout: dict[str, Variable], names: list[str]) -> None:
+    """Rewrite the metadata of arrays whose ``zarr.json`` is gone, from the layout.
 
-    Their chunk files stay where they are; the ledger checks them afterwards.
+    Their chunk files stay where they are; the ledger checks them afterwards
+    (a coordinate's values are written again).
     """
-    import warnings
-
-    attrs = read_attrs(path)  # xarray rewrites the root's attributes: keep them
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # zarr warns about the folders it no longer knows
-        template[names].to_zarr(
-            str(path), mode="a", compute=False, consolidated=False, zarr_format=3
-        )
-    update_attrs(path, **attrs)
+    _write_layout(zarr.open_group(str(path), mode="r+", zarr_format=3), layout, names)
 
 
 def array_readable(path: str | Path, name: str) -> bool:
@@ -347,6 +380,26 @@ def delete_group(path: str | Path, group: str) -> None:
     """Remove a group and everything in it."""
     if has_group(path, group):
         del zarr.open_group(str(path), mode="r+", zarr_format=3)[group]
+
+
+def open_arrays(path: str | Path) -> zarr.Group:
+    """Open a store's root straight through Zarr, for a few small reads without xarray.
+
+    A summary or a report reads labels and a few rows; opening them through
+    xarray would import it (and Dask's arrays, which xarray loads on its first
+    indexing) at the end of every run. The values are the stored ones: the
+    floats' fill is NaN, as xarray would decode them.
+
+    Raises
+    ------
+    StoreError
+        If the path is not a mocapflow store, or its metadata is damaged.
+
+    """
+    if not is_store(path):
+        read_attrs(path)  # raises with the reason when the metadata is unreadable
+        raise StoreError(f"{path}: not a mocapflow store; give the store that process wrote")
+    return zarr.open_group(str(path), mode="r", zarr_format=3)
 
 
 def open_tracks(path: str | Path, dask: bool = True) -> xr.Dataset:
