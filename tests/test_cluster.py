@@ -83,6 +83,7 @@ def test_workers_stay_light():
     cost about 0.2 s and 60 MB each, dask.array (with numbagg/numba, which
     movement installs) 0.5 s and 55 MB more. Only the client builds datasets.
     """
+    import gc
     import subprocess
     import sys
 
@@ -100,6 +101,9 @@ def test_workers_stay_light():
     cluster, client = start_cluster(size_cluster(1, FRAME_720P, 16, workers=1), "127.0.0.1:0")
     try:
         assert list(client.run(_heavy_modules).values()) == [[]]
+        # what the imports left alive is frozen, so the worker's exit (and each full
+        # collection) skips it: a cluster closed in about 0.04 s instead of 0.2 s
+        assert all(n > 10_000 for n in client.run(gc.get_freeze_count).values())
     finally:
         client.close()
         cluster.close()
