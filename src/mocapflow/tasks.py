@@ -154,12 +154,12 @@ def plan_chunks(recording: Recording, chunk_frames: int, warmup: int = 0) -> lis
     return specs
 
 
-def _check_outputs(tracker: Tracker, result: dict, n: int) -> None:
-    for name, out in tracker.outputs().items():
+def _check_outputs(tracker: Tracker, shapes: dict[str, tuple], result: dict, n: int) -> None:
+    for name, frame_shape in shapes.items():
         if name not in result:
             raise TrackerError(f"tracker {tracker.name} returned no {name!r}")
         got = np.shape(result[name])
-        want = (n, *out.frame_shape())
+        want = (n, *frame_shape)
         if got != want:
             raise TrackerError(f"tracker {tracker.name}: {name!r} has shape {got}, expected {want}")
 
@@ -231,13 +231,14 @@ def track_chunk(
     if batch < 1:
         raise TrackerError(f"tracker {tracker.name}: a batch needs at least 1 frame, got {batch}")
     outputs = tracker.outputs()
+    shapes = {name: out.frame_shape() for name, out in outputs.items()}  # once, not per call
     parts: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
     n_decoded, error = 0, None
 
     def track(frames: np.ndarray) -> None:
         nonlocal n_decoded
         result = tracker(frames)
-        _check_outputs(tracker, result, len(frames))
+        _check_outputs(tracker, shapes, result, len(frames))
         for name, out in outputs.items():
             parts[name].append(np.array(result[name], dtype=out.dtype))
         n_decoded += len(frames)
