@@ -173,14 +173,16 @@ def test_a_tracker_that_raises_fails_only_its_chunk(tmp_path, codec_videos):
 
 
 def test_worker_threads_in_this_process(markers_recording, tmp_path):
-    """The ``threads`` profile: the oracle's results, no child process, settings given back."""
+    """The ``threads`` profile: the oracle's results, no child process, settings given back
+    (and nothing of this process frozen: only worker processes freeze their heap)."""
+    import gc
     import os
 
     import cv2
 
     from mocapflow.video import THREADS_ENV
 
-    before = (cv2.getNumThreads(), os.environ.get(THREADS_ENV))
+    before = (cv2.getNumThreads(), os.environ.get(THREADS_ENV), gc.get_freeze_count())
     children = len(psutil.Process().children(recursive=True))
     result, peak = peak_children(
         lambda: mocapflow.process(
@@ -200,7 +202,8 @@ def test_worker_threads_in_this_process(markers_recording, tmp_path):
     for name, want in oracle_tracks(markers_recording, get_tracker("markers")).items():
         np.testing.assert_array_equal(ds[name].values, want, err_msg=name)
     assert ds.attrs["cluster"]["processes"] is False
-    assert (cv2.getNumThreads(), os.environ.get(THREADS_ENV)) == before
+    after = (cv2.getNumThreads(), os.environ.get(THREADS_ENV), gc.get_freeze_count())
+    assert after == before
 
 
 def test_tracking_imports_neither_xarray_nor_dask_arrays(markers_recording, tmp_path):

@@ -68,25 +68,59 @@ def test_template_equals_xarrays_own_file_by_file(markers_recording, tmp_path, n
     assert list(schema.tracks_layout(rec, trk, 10)) == list(ds.variables)
 
 
-def test_unwritten_frames_read_as_the_declared_fill(markers_recording, tmp_path):
-    """An integer output's fill is its Zarr fill value (xarray's template gave 0)."""
-    from dataclasses import dataclass
+class _Declares:
+    """A custom tracker that only declares its outputs."""
 
+    name = "custom"
+
+    def __init__(self, **outputs):
+        self._outputs = outputs
+
+    def outputs(self):
+        return self._outputs
+
+
+def test_unwritten_frames_read_as_the_declared_fill(markers_recording, tmp_path):
+    """An output's fill is its Zarr fill value (xarray's template stored 0 for integers
+    and NaN for every float); numpy attributes are stored as xarray stores them."""
     from mocapflow.trackers import Output
 
-    @dataclass(frozen=True)
-    class Counts:
-        name: str = "counts"
-
-        def outputs(self):
-            return {"blobs": Output((), dtype="int16", fill=-1)}
-
+    trk = _Declares(
+        blobs=Output((), dtype="int16", fill=-1, attrs={"scale": np.float32(0.5)}),
+        area=Output((), dtype="float32", fill=0.0, attrs={"range": np.arange(2)}),
+    )
     path = tmp_path / "s.zarr"
-    store.create(path, schema.tracks_layout(open_recording(markers_recording), Counts(), 10), {})
-    store.write_region(path, 0, 0, {"blobs": np.arange(10, dtype=np.int16)}, np.ones(10, bool))
-    blobs = xr.open_zarr(path, consolidated=False).blobs.values
+    store.create(path, schema.tracks_layout(open_recording(markers_recording), trk, 10), {})
+    some = {"blobs": np.arange(10, dtype=np.int16), "area": np.full(10, 2.5, np.float32)}
+    store.write_region(path, 0, 0, some, np.ones(10, bool))
+    ds = xr.open_zarr(path, consolidated=False)
+    blobs, area = ds.blobs.values, ds.area.values
     assert blobs.dtype == np.int16 and (blobs[0, :10] == np.arange(10)).all()
     assert (blobs[0, 10:] == -1).all() and (blobs[1:] == -1).all()
+    assert (area[0, :10] == 2.5).all() and (area[0, 10:] == 0).all() and (area[1:] == 0).all()
+    assert ds.blobs.attrs["scale"] == 0.5 and ds.area.attrs["range"] == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        ({"blobs": ("int16", np.nan, ())}, "output 'blobs' is int16, but its fill nan"),
+        ({"ok": ("bool", np.nan, ())}, "output 'ok' is bool, but its fill nan"),
+        ({"width": ("float32", np.nan, ())}, "output 'width' uses 'width', a name"),
+        ({"spots": ("float32", np.nan, ("codec",))}, "output 'spots' uses 'codec'"),
+        ({"a": ("float32", np.nan, ("b",)), "b": ("float32", np.nan, ())}, "output 'b' uses 'b'"),
+    ],
+)
+def test_outputs_the_store_cannot_hold_are_refused(markers_recording, outputs, message):
+    from mocapflow.errors import TrackerError
+    from mocapflow.trackers import Output
+
+    declared = {
+        name: Output(dims, {d: ["x"] for d in dims}, dtype=dtype, fill=fill)
+        for name, (dtype, fill, dims) in outputs.items()
+    }
+    with pytest.raises(TrackerError, match=message):
+        schema.tracks_layout(open_recording(markers_recording), _Declares(**declared), 10)
 
 
 def test_region_write_round_trip_and_checksums(made):

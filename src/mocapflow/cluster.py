@@ -436,14 +436,20 @@ class WorkerSetup(WorkerPlugin):
 
     Pins OpenCV to one thread (the cluster already uses every core) and imports
     the task code, so its one-time start-up cost is not paid inside the first
-    task. Then it freezes what is alive (``gc.freeze``): the imports' objects
-    live as long as the worker, and a frozen heap is skipped by each full
-    collection and by the collections of the interpreter's exit, which took
-    most of the 0.2 s a cluster of two worker processes needed to close. (Worker
+    task. In a worker process of this machine's cluster (``freeze``), it then
+    freezes what is alive (``gc.freeze``): the imports' objects live as long as
+    the worker, and a frozen heap is skipped by each full collection and by the
+    collections of the interpreter's exit, which took most of the 0.2 s a
+    cluster of two worker processes needed to close. Never in the command's own
+    process (worker threads) nor on workers it does not own, where a frozen
+    object would never be collected again. (Worker
     threads of the command's own process get one decoder thread through the
     tasks' arguments, and :class:`Session` gives OpenCV's thread count back once
     their cluster is closed.)
     """
+
+    def __init__(self, freeze: bool = False) -> None:
+        self.freeze = freeze
 
     def setup(self, worker) -> None:  # noqa: D102
         import cv2
@@ -454,7 +460,8 @@ class WorkerSetup(WorkerPlugin):
         # performance_report sizes the workers' deep profile trees, which overflows
         # dask's recursive sizeof and warns once per worker; the fallback is harmless.
         logging.getLogger("distributed.sizeof").setLevel(logging.ERROR)
-        gc.freeze()
+        if self.freeze:
+            gc.freeze()
 
 
 class ClosingRace(logging.Filter):
@@ -561,7 +568,7 @@ def start_cluster(sizing: Sizing, dashboard_address: str = DASHBOARD_ADDRESS):
             env=dict(WORKER_ENV),
         )
     client = Client(cluster)
-    client.register_plugin(WorkerSetup(), name="mocapflow-worker-setup")
+    client.register_plugin(WorkerSetup(freeze=True), name="mocapflow-worker-setup")
     logger.info("cluster: %s; dashboard %s", sizing.reason, client.dashboard_link)
     return cluster, client
 

@@ -44,6 +44,7 @@ __all__ = [
     "FORMAT",
     "GROUPS_3D",
     "MAX_TIME_CHUNK",
+    "PER_VIEW",
     "POINTS3D",
     "POSITION",
     "STORE_NAME",
@@ -79,6 +80,8 @@ GROUPS_3D = (FILTERED, POINTS3D)
 DEFAULT_TRACKER = "mediapipe"
 #: Target frames per tracking task.
 DEFAULT_CHUNK_FRAMES = 240
+#: The coordinates along ``view`` that every 2-D store carries.
+PER_VIEW = ("video_path", "n_frames", "video_fps", "width", "height", "codec")
 #: Longest Zarr chunk along ``time``: tasks are cut on this grid.
 MAX_TIME_CHUNK = 30
 #: Frames a task decodes before each tracker call: what a worker holds at once.
@@ -223,7 +226,7 @@ def time_coords(n_frames: int, fps: float | None) -> np.ndarray:
     return frames / float(fps) if fps else frames
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Variable:
     """One array of a 2-D store, declared before anything is written.
 
@@ -290,12 +293,26 @@ def tracks_layout(recording, tracker, time_chunk: int) -> dict[str, Variable]:
     from .errors import TrackerError
 
     n_views, n_time = len(recording.views), recording.n_frames
+    ours = {"view", "time", DECODED, *PER_VIEW}
     labels: dict[str, np.ndarray] = {
         "view": strings(recording.names),
         "time": time_coords(n_time, recording.fps),
     }
     data: dict[str, Variable] = {}
-    for name, out in tracker.outputs().items():
+    outputs = tracker.outputs()
+    dims = {d for out in outputs.values() for d in out.dims}
+    for name, out in outputs.items():
+        if clash := ({name, *out.dims} & ours) | ({name} & dims):
+            raise TrackerError(
+                f"tracker {tracker.name}: output {name!r} uses {sorted(clash)[0]!r}, a name "
+                "mocapflow's store already gives a variable or a dimension; rename it"
+            )
+        if not _fill_fits(out.fill, out.dtype):
+            raise TrackerError(
+                f"tracker {tracker.name}: output {name!r} is {np.dtype(out.dtype)}, but its "
+                f"fill {out.fill!r} is not a value of that type; declare a fill that is "
+                "(NaN suits floats only)"
+            )
         for dim in out.dims:
             these = strings(out.coords[dim])
             if dim in labels and list(labels[dim]) != list(these):
@@ -321,7 +338,7 @@ def tracks_layout(recording, tracker, time_chunk: int) -> dict[str, Variable]:
         chunks=(1, time_chunk),
     )
     info = [v.info for v in recording.views]
-    per_view = {
+    per_view = {  # the names of PER_VIEW
         "video_path": strings(v.path for v in recording.views),
         "n_frames": np.array([v.n_frames for v in recording.views], np.int64),
         "video_fps": np.array([i.fps if i else np.nan for i in info], np.float64),
@@ -332,6 +349,22 @@ def tracks_layout(recording, tracker, time_chunk: int) -> dict[str, Variable]:
     coords = {name: _coord((name,), v) for name, v in labels.items()}
     coords.update((name, _coord(("view",), v)) for name, v in per_view.items())
     return {**data, **coords}
+
+
+def _fill_fits(fill, dtype: str) -> bool:
+    """Whether a fill is a value of the dtype: any real number for floats, else exactly."""
+    import warnings
+
+    dt = np.dtype(dtype)
+    try:
+        if dt.kind == "f":
+            float(fill)
+            return True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return bool(np.array([fill]).astype(dt)[0] == fill)
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def _coord(dims: tuple[str, ...], values: np.ndarray) -> Variable:

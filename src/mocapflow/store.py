@@ -127,9 +127,12 @@ def create(path: str | Path, layout: dict[str, Variable], attrs: dict) -> None:
     The folder is claimed first (a group carrying the format marker), so a
     template write cut short is still recognised as ours, and rebuilt. The
     arrays are written straight through Zarr, with the metadata xarray's
-    ``to_zarr`` gives the same dataset (tested file by file), so creating a
-    store needs neither xarray nor Dask's arrays: a command that tracks does
-    not import them.
+    ``to_zarr`` gives the same dataset (tested file by file for the built-in
+    trackers), so creating a store needs neither xarray nor Dask's arrays: a
+    command that tracks does not import them. One difference, on purpose: an
+    output's Zarr fill value is the fill it declares, where xarray stores 0 for
+    integers and NaN for every float (floats keep xarray's NaN ``_FillValue``,
+    so a declared fill such as 0.0 reads back as a value, not as missing).
 
     Parameters
     ----------
@@ -156,7 +159,7 @@ def _write_layout(group: zarr.Group, layout: dict[str, Variable], names: list[st
     dims_of = {name: set(v.dims) for name, v in layout.items()}
     for name in names:
         v = layout[name]
-        attrs = dict(v.attrs)
+        attrs = {k: _attr_value(a) for k, a in v.attrs.items()}
         if not v.is_coord:  # xarray names the coordinates that label a data variable
             labels = sorted(
                 c
@@ -171,7 +174,7 @@ def _write_layout(group: zarr.Group, layout: dict[str, Variable], names: list[st
         arr = group.create_array(
             name,
             shape=v.shape,
-            chunks=v.chunks or v.shape,
+            chunks=v.chunks or "auto",  # xarray leaves a numpy coordinate's to zarr
             dtype=dtype,
             fill_value=v.fill,
             dimension_names=v.dims,
@@ -179,6 +182,15 @@ def _write_layout(group: zarr.Group, layout: dict[str, Variable], names: list[st
         )
         if v.is_coord and v.values.size:
             arr[...] = v.values
+
+
+def _attr_value(value):
+    """Make an attribute JSON-ready as xarray does (arrays to lists, numpy scalars to Python)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _float_fill(value: float) -> str:
@@ -279,8 +291,11 @@ def restore_arrays(path: str | Path, layout: dict[str, Variable], names: list[st
     """Rewrite the metadata of arrays whose ``zarr.json`` is gone, from the layout.
 
     Their chunk files stay where they are; the ledger checks them afterwards
-    (a coordinate's values are written again).
+    (a coordinate's values are written again). A ``zarr.json`` that is there
+    but does not parse as an array is replaced.
     """
+    for name in names:
+        chunk_path(path, f"{name}/zarr.json").unlink(missing_ok=True)
     _write_layout(zarr.open_group(str(path), mode="r+", zarr_format=3), layout, names)
 
 
@@ -387,8 +402,9 @@ def open_arrays(path: str | Path) -> zarr.Group:
 
     A summary or a report reads labels and a few rows; opening them through
     xarray would import it (and Dask's arrays, which xarray loads on its first
-    indexing) at the end of every run. The values are the stored ones: the
-    floats' fill is NaN, as xarray would decode them.
+    indexing) at the end of every run. The values are the stored ones, as
+    xarray decodes them: frames never written read as the output's declared
+    fill (NaN for the built-in trackers' floats).
 
     Raises
     ------

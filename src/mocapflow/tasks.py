@@ -265,7 +265,7 @@ def track_chunk(
     n = spec.n_frames
     arrays = {}
     for name, out in outputs.items():
-        full = np.full((n, *out.frame_shape()), out.fill, dtype=out.dtype)
+        full = np.full((n, *shapes[name]), out.fill, dtype=out.dtype)
         if n_decoded:
             full[:n_decoded] = np.concatenate(parts[name])
         arrays[name] = full
