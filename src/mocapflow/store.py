@@ -397,6 +397,13 @@ def delete_group(path: str | Path, group: str) -> None:
         del zarr.open_group(str(path), mode="r+", zarr_format=3)[group]
 
 
+def _require_store(path: str | Path) -> None:
+    """Raise :class:`StoreError` unless the path is a mocapflow store."""
+    if not is_store(path):
+        read_attrs(path)  # raises with the reason when the metadata is unreadable
+        raise StoreError(f"{path}: not a mocapflow store; give the store that process wrote")
+
+
 def open_arrays(path: str | Path) -> zarr.Group:
     """Open a store's root straight through Zarr, for a few small reads without xarray.
 
@@ -412,9 +419,7 @@ def open_arrays(path: str | Path) -> zarr.Group:
         If the path is not a mocapflow store, or its metadata is damaged.
 
     """
-    if not is_store(path):
-        read_attrs(path)  # raises with the reason when the metadata is unreadable
-        raise StoreError(f"{path}: not a mocapflow store; give the store that process wrote")
+    _require_store(path)
     return zarr.open_group(str(path), mode="r", zarr_format=3)
 
 
@@ -428,7 +433,8 @@ def open_tracks(path: str | Path, dask: bool = True) -> xr.Dataset:
     dask : bool
         Dask-backed variables (the default), or xarray's own lazy arrays, which
         read straight through zarr when indexed: quicker for a few small reads
-        (a summary, a report) than building a Dask graph per variable.
+        than building a Dask graph per variable (a summary or a report reads
+        through :func:`open_arrays`, without xarray).
 
     Raises
     ------
@@ -438,9 +444,7 @@ def open_tracks(path: str | Path, dask: bool = True) -> xr.Dataset:
     """
     import xarray as xr
 
-    if not is_store(path):
-        read_attrs(path)  # raises with the reason when the metadata is unreadable
-        raise StoreError(f"{path}: not a mocapflow store; give the store that process wrote")
+    _require_store(path)
     try:
         return xr.open_zarr(str(path), consolidated=False, chunks={} if dask else None)
     except Exception as exc:
