@@ -442,10 +442,10 @@ class WorkerSetup(WorkerPlugin):
     collections of the interpreter's exit, which took most of the 0.2 s a
     cluster of two worker processes needed to close. Never in the command's own
     process (worker threads) nor on workers it does not own, where a frozen
-    object would never be collected again. (Worker
-    threads of the command's own process get one decoder thread through the
-    tasks' arguments, and :class:`Session` gives OpenCV's thread count back once
-    their cluster is closed.)
+    object would never be collected again. (Worker threads of the command's own
+    process get one decoder thread through the tasks' arguments, and
+    :class:`Session` gives OpenCV's thread count back once their cluster is
+    closed.)
     """
 
     def __init__(self, freeze: bool = False) -> None:

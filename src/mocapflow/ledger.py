@@ -619,6 +619,8 @@ def summary(path: str | Path) -> dict:
         names = set(tracks.array_keys())
         detect_var = next((v for v in ("confidence", "position") if v in names), None)
         labels = {k: tracks[k][:] for k in ("view", "n_frames", "width", "height", "codec")}
+        decoded = tracks[DECODED]  # each array opened once: its metadata is a file read
+        detect = tracks[detect_var] if detect_var else None
         for i, name in enumerate(labels["view"]):
             name = str(name)
             n = int(labels["n_frames"][i])
@@ -627,12 +629,12 @@ def summary(path: str | Path) -> dict:
                 "frames": n,
                 "size": f"{int(labels['width'][i])}x{int(labels['height'][i])}",
                 "codec": str(labels["codec"][i]),
-                "decoded": int(tracks[DECODED][i].sum()),
+                "decoded": int(decoded[i].sum()),
                 "status": status.get(name, {}).get("status", "incomplete"),
                 "error": status.get(name, {}).get("error"),
             }
-            if detect_var and n:
-                values = tracks[detect_var][i, :n]
+            if detect is not None and n:
+                values = detect[i, :n]
                 found = np.isfinite(values).reshape(n, -1).any(axis=1)
                 row["detected_pct"] = 100.0 * float(found.mean())
             views.append(row)

@@ -116,9 +116,10 @@ def write_run_report(store: str | Path) -> Path:
     tracks = _store.open_arrays(store) if None not in damaged else None
     if tracks is not None and "confidence" in set(tracks.array_keys()):
         time = tracks["time"][:]
+        confidence = tracks["confidence"]
         fig = _over_time("detection rate per view", unit, "% of keypoints found")
         for i, view in enumerate(tracks["view"][:]):
-            found = np.isfinite(tracks["confidence"][i]).reshape(len(time), -1).mean(1)
+            found = np.isfinite(confidence[i]).reshape(len(time), -1).mean(1)
             x, y = _binned(100 * found, time)
             fig.line(x, y, legend_label=str(view))
         parts.append(fig)

@@ -44,7 +44,6 @@ __all__ = [
     "FORMAT",
     "GROUPS_3D",
     "MAX_TIME_CHUNK",
-    "PER_VIEW",
     "POINTS3D",
     "POSITION",
     "STORE_NAME",
@@ -80,8 +79,6 @@ GROUPS_3D = (FILTERED, POINTS3D)
 DEFAULT_TRACKER = "mediapipe"
 #: Target frames per tracking task.
 DEFAULT_CHUNK_FRAMES = 240
-#: The coordinates along ``view`` that every 2-D store carries.
-PER_VIEW = ("video_path", "n_frames", "video_fps", "width", "height", "codec")
 #: Longest Zarr chunk along ``time``: tasks are cut on this grid.
 MAX_TIME_CHUNK = 30
 #: Frames a task decodes before each tracker call: what a worker holds at once.
@@ -243,7 +240,8 @@ class Variable:
     attrs : dict
         Variable attributes (units, description).
     chunks : tuple of int or None
-        Zarr chunk shape; ``None`` for one chunk (coordinates).
+        Zarr chunk shape; ``None`` for Zarr's own choice (coordinates, as xarray
+        leaves them).
     values : numpy.ndarray or None
         A coordinate's values; ``None`` for a data variable (nothing written yet).
 
@@ -287,13 +285,24 @@ def tracks_layout(recording, tracker, time_chunk: int) -> dict[str, Variable]:
     Raises
     ------
     TrackerError
-        If two outputs label one dimension differently.
+        If two outputs label one dimension differently, an output's fill is not
+        a value of its dtype, or an output or dimension takes a name the store
+        already uses.
 
     """
     from .errors import TrackerError
 
     n_views, n_time = len(recording.views), recording.n_frames
-    ours = {"view", "time", DECODED, *PER_VIEW}
+    info = [v.info for v in recording.views]
+    per_view = {  # the coordinates along view that every 2-D store carries
+        "video_path": strings(v.path for v in recording.views),
+        "n_frames": np.array([v.n_frames for v in recording.views], np.int64),
+        "video_fps": np.array([i.fps if i else np.nan for i in info], np.float64),
+        "width": np.array([i.width if i else 0 for i in info], np.int64),
+        "height": np.array([i.height if i else 0 for i in info], np.int64),
+        "codec": strings(i.codec if i else "" for i in info),
+    }
+    ours = {"view", "time", DECODED, *per_view}
     labels: dict[str, np.ndarray] = {
         "view": strings(recording.names),
         "time": time_coords(n_time, recording.fps),
@@ -337,15 +346,6 @@ def tracks_layout(recording, tracker, time_chunk: int) -> dict[str, Variable]:
         attrs={"description": "the frame was decoded and tracked"},
         chunks=(1, time_chunk),
     )
-    info = [v.info for v in recording.views]
-    per_view = {  # the names of PER_VIEW
-        "video_path": strings(v.path for v in recording.views),
-        "n_frames": np.array([v.n_frames for v in recording.views], np.int64),
-        "video_fps": np.array([i.fps if i else np.nan for i in info], np.float64),
-        "width": np.array([i.width if i else 0 for i in info], np.int64),
-        "height": np.array([i.height if i else 0 for i in info], np.int64),
-        "codec": strings(i.codec if i else "" for i in info),
-    }
     coords = {name: _coord((name,), v) for name, v in labels.items()}
     coords.update((name, _coord(("view",), v)) for name, v in per_view.items())
     return {**data, **coords}
@@ -376,14 +376,7 @@ def _coord(dims: tuple[str, ...], values: np.ndarray) -> Variable:
 def tracks_template(recording, tracker, time_chunk: int) -> xr.Dataset:
     """Build the lazy (Dask-backed, never computed) 2-D dataset of :func:`tracks_layout`.
 
-    Parameters
-    ----------
-    recording : Recording
-        The views and their metadata.
-    tracker : Tracker
-        The tracker, whose outputs become data variables.
-    time_chunk : int
-        Zarr chunk length along ``time``.
+    Takes the parameters of :func:`tracks_layout`, and raises as it does.
 
     Returns
     -------
