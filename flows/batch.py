@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import sys
 
-from mocapflow.cli import app
-
 if __name__ == "__main__":
+    # Imported here, not above: each worker process re-runs this script first
+    # (spawn), and a worker has no use for the command line.
+    from mocapflow.cli import app
+
     sys.exit(app(["batch", *sys.argv[1:]], prog_name="flows/batch.py"))

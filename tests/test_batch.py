@@ -13,6 +13,7 @@ import pytest
 
 EXE = str(Path(sys.executable).with_name("mocapflow"))
 FLOW = Path(__file__).resolve().parents[1] / "flows" / "batch.py"
+HELPERS = Path(__file__).resolve().parent / "helpers"
 
 
 @pytest.fixture()
@@ -52,6 +53,24 @@ def test_second_run_does_nothing_and_a_touched_video_changes_nothing(root):
     third, log = batch(root)
     assert third.returncode == 0, third.stderr
     assert [r["action"] for r in log[6:]] == ["skipped"] * 3  # same bytes, same input
+
+
+def test_the_flow_s_workers_do_not_load_the_command_line(root):
+    """Each worker re-runs flows/batch.py first (spawn), which loads no command line there.
+
+    The probe tracker raises in a worker that imported Typer, Rich or mocapflow.cli.
+    """
+    proc = subprocess.run(
+        [sys.executable, str(FLOW), str(root), "-t", "workerprobe:NoCommandLine"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(HELPERS)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    log = [json.loads(x) for x in (root / "mocapflow-batch.jsonl").read_text().splitlines()]
+    assert [r["action"] for r in log] == ["processed"] * 3
+    assert all(set(r["views"].values()) == {"ok"} for r in log)
 
 
 def test_concurrent_runs_never_process_one_recording_twice(root):

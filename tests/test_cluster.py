@@ -89,10 +89,12 @@ def test_workers_stay_light():
 
     from mocapflow.cluster import size_cluster, start_cluster
 
-    # What a worker of the command line loads: the command's own module (spawn
-    # re-imports it), the preload, and the task code the setup plugin imports.
+    # What a worker of the command line loads: the command's entry module (spawn
+    # re-imports it), the preload, and the task code the setup plugin imports;
+    # and the command line, which the command's own process loads.
     code = (
-        "import sys, mocapflow.cli, mocapflow.cluster, mocapflow.tasks, mocapflow.trackers; "
+        "import sys, mocapflow.__main__, mocapflow.cli, mocapflow.cluster, mocapflow.tasks, "
+        "mocapflow.trackers; "
         f"print([m for m in {HEAVY!r} if m in sys.modules])"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

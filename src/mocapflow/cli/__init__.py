@@ -16,7 +16,7 @@ __all__ = ["app", "run"]
 
 
 def run() -> None:
-    """Run the command: the ``mocapflow`` entry point and ``python -m mocapflow``.
+    """Run the command (what the ``mocapflow`` entry point and ``python -m mocapflow`` call).
 
     When the command is done, everything still alive is frozen out of the
     garbage collector (:func:`gc.freeze`). The interpreter's exit then skips
