@@ -55,6 +55,27 @@ def test_the_command_exits_without_collecting_its_garbage():
         assert proc.stdout.splitlines()[-1] == "frozen True", proc.stdout
 
 
+def test_the_command_skips_bokehs_document_checks(monkeypatch):
+    """Bokeh's checks of each rendered document are off, unless --debug or the user says."""
+    from bokeh.settings import settings
+    from typer.testing import CliRunner
+
+    from mocapflow.cli import app
+
+    for args, env, want in (
+        ([], None, False),
+        (["--debug"], None, True),
+        ([], "true", True),
+    ):
+        if env is None:
+            monkeypatch.delenv("BOKEH_VALIDATE_DOC", raising=False)
+        else:
+            monkeypatch.setenv("BOKEH_VALIDATE_DOC", env)
+        result = CliRunner().invoke(app, [*args, "info", "/no/such/store.zarr"])
+        assert "no such store" in str(result.exception) + result.output  # the command ran
+        assert settings.perform_document_validation() is want, (args, env)
+
+
 def test_workers_do_not_load_the_command_line(markers_recording, tmp_path):
     """Each worker re-runs the command's script first (spawn), which loads no command line.
 

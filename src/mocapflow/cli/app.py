@@ -121,6 +121,11 @@ def main(
 ) -> None:
     """Track multi-camera motion-capture recordings in parallel, streamed into Zarr."""
     STATE["debug"] = debug
+    if not debug:
+        # Bokeh checks every document it renders (the run report, Dask's performance
+        # report) for mistakes in how its models were put together: a developer's
+        # aid, which cost about 0.3 CPU s of each run. A value the user set stays.
+        os.environ.setdefault("BOKEH_VALIDATE_DOC", "false")
     _stderr_apart()
     _setup_logging(verbose, debug)
     signal.signal(signal.SIGTERM, _terminate)
