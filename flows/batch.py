@@ -15,6 +15,6 @@ import sys
 if __name__ == "__main__":
     # Imported here, not above: each worker process re-runs this script first
     # (spawn), and a worker has no use for the command line.
-    from mocapflow.cli import app
+    from mocapflow.__main__ import main
 
-    sys.exit(app(["batch", *sys.argv[1:]], prog_name="flows/batch.py"))
+    sys.exit(main(["batch", *sys.argv[1:]], prog_name="flows/batch.py"))

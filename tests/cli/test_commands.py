@@ -55,6 +55,24 @@ def test_the_command_exits_without_collecting_its_garbage():
         assert proc.stdout.splitlines()[-1] == "frozen True", proc.stdout
 
 
+def test_the_command_runs_blas_on_one_thread_unless_the_user_says():
+    """No OpenBLAS threads in the command's process (they busy-wait about 0.1 s each)."""
+    probe = (
+        "import atexit, os; "
+        "atexit.register(lambda: print('threads', len(os.listdir('/proc/self/task')))); "
+        "from mocapflow.__main__ import main; main(['--version'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    for user, want in ((None, "threads 1"), ("2", "threads 3")):  # numpy's and OpenCV's
+        if user is not None:
+            env["OPENBLAS_NUM_THREADS"] = user
+        proc = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.splitlines()[-1] == want, (user, proc.stdout)
+
+
 def test_the_command_skips_bokehs_document_checks(monkeypatch):
     """Bokeh's checks of each rendered document are off, unless --debug or the user says."""
     from bokeh.settings import settings

@@ -15,8 +15,10 @@ from .app import app
 __all__ = ["app", "run"]
 
 
-def run() -> None:
-    """Run the command (what the ``mocapflow`` entry point and ``python -m mocapflow`` call).
+def run(args: list[str] | None = None, prog_name: str = "mocapflow") -> None:
+    """Run the command (what :func:`mocapflow.__main__.main` calls).
+
+    ``args`` default to the command line's; ``prog_name`` is the name its help shows.
 
     When the command is done, everything still alive is frozen out of the
     garbage collector (:func:`gc.freeze`). The interpreter's exit then skips
@@ -27,6 +29,6 @@ def run() -> None:
     skipped, which Python never promises to run at exit.
     """
     try:
-        app(prog_name="mocapflow")
+        app(args, prog_name=prog_name)
     finally:
         gc.freeze()
