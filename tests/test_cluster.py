@@ -136,3 +136,59 @@ def test_workers_drop_only_the_closing_heartbeat_race():
     finally:
         client.close()
         cluster.close()
+
+
+
+#: Resident MB given back to the system when 44 MB of arrays (1, 3 and 40 MB) are freed.
+GIVEN_BACK = (
+    "import os, numpy as np\n"
+    "def rss():\n"
+    "    return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGESIZE')\n"
+    "def given_back():\n"
+    "    arrays = [np.ones(n * 2**20, np.uint8) for n in (1, 3, 40)]\n"
+    "    before = rss(); del arrays\n"
+    "    return round((before - rss()) / 2**20)\n"
+)
+
+
+def test_the_commands_process_gets_the_workers_malloc_settings():
+    """mallopt gives this process what MALLOC_ENV gives workers: frames stay in the heap.
+
+    With glibc's defaults, a 40 MB frame batch is mapped afresh, faulted in page
+    by page, and given back to the system each time; with the workers' settings
+    the heap keeps it for the next. A setting the user made in the environment
+    stays theirs.
+    """
+    import os
+    import subprocess
+    import sys
+
+    code = GIVEN_BACK + (
+        "import sys\n"
+        "from mocapflow.cluster import malloc_like_workers\n"
+        "names = malloc_like_workers() if sys.argv[1] == 'tuned' else []\n"
+        "print(sorted(names), given_back())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    runs = {}
+    for case, extra in (("default", {}), ("tuned", {}), ("user", {"MALLOC_TRIM_THRESHOLD_": "0"})):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, "default" if case == "default" else "tuned"],
+            capture_output=True, text=True, timeout=120, env={**env, **extra},
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        names, mb = proc.stdout.rsplit("] ", 1)
+        runs[case] = (names + "]", int(mb))
+    assert runs["default"][1] >= 40, runs
+    assert runs["tuned"] == ("['MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_']", 0), runs
+    assert runs["user"][0] == "['MALLOC_MMAP_THRESHOLD_']", runs  # the user's trim stays theirs
+    assert runs["user"][1] >= 40, runs
+    # and the command sets them in its own process
+    command = GIVEN_BACK + (
+        "import atexit; atexit.register(lambda: print('given back', given_back()))\n"
+        "from mocapflow.__main__ import main; main(['info', '/no/such/store.zarr'])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", command], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert proc.returncode == 2 and proc.stdout.splitlines()[-1] == "given back 0", proc.stdout
