@@ -138,7 +138,6 @@ def test_workers_drop_only_the_closing_heartbeat_race():
         cluster.close()
 
 
-
 #: Resident MB given back to the system when 44 MB of arrays (1, 3 and 40 MB) are freed.
 GIVEN_BACK = (
     "import os, numpy as np\n"
