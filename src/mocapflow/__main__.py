@@ -19,7 +19,16 @@ COMMAND_ENV = {"OPENBLAS_NUM_THREADS": "1"}
 
 
 def main(args: list[str] | None = None, prog_name: str = "mocapflow") -> None:
-    """Run the ``mocapflow`` command (see :func:`mocapflow.cli.run`)."""
+    """Run the ``mocapflow`` command (see :func:`mocapflow.cli.run`).
+
+    Parameters
+    ----------
+    args : list of str, optional
+        The command's arguments; default the command line's.
+    prog_name : str
+        The name its help and errors show (``flows/batch.py`` gives its own).
+
+    """
     for name, value in COMMAND_ENV.items():
         os.environ.setdefault(name, value)
     from .cli import run

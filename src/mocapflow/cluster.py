@@ -22,7 +22,6 @@ written in pure Python would not.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import inspect
 import logging
@@ -437,16 +436,23 @@ def size_cluster(
     return Sizing(n, 1, int(memory_limit), footprint, limits, reason)
 
 
-def malloc_like_workers() -> list[str]:
-    """Give this process the workers' glibc settings (:data:`MALLOC_ENV`) through ``mallopt``.
+def _user_set(name: str) -> bool:
+    """Whether the user set a MALLOC_ENV name, or its glibc tunable, in the environment."""
+    tunable = "glibc.malloc." + name.removeprefix("MALLOC_").removesuffix("_").lower()
+    return name in os.environ or tunable in os.environ.get("GLIBC_TUNABLES", "")
 
-    glibc reads MALLOC_ENV only as a process starts, so worker processes get it
-    in their environment; but the command's own process tracks too, with worker
-    threads (``--cluster threads``). There, glibc's defaults returned the heap's
-    free top to the system after each frame and took it back, page by page, for
-    the next: measured about 0.6 CPU s of a 4-video ChArUco run. A setting the
-    user made in the environment stays. Only the command calls this; a library
-    changes no process-wide setting of its user's.
+
+def malloc_like_workers() -> list[str]:
+    """Give this process the worker processes' glibc settings (:data:`MALLOC_ENV`).
+
+    Worker processes get MALLOC_ENV in their environment, which glibc reads as a
+    process starts; worker threads of this process (``processes: false``, as in
+    ``--cluster threads``) get the same through ``mallopt``. Without it glibc
+    gave the heap's free top back to the system after each frame and faulted it
+    in again, page by page, for the next: about 0.6 CPU s of a 4-video ChArUco
+    run. A setting the user made (``MALLOC_*_``, or ``GLIBC_TUNABLES``) stays.
+    glibc cannot read these settings back, so the process keeps them after the
+    cluster closes: a freed heap of up to 128 MiB is kept for reuse.
 
     Returns
     -------
@@ -455,13 +461,20 @@ def malloc_like_workers() -> list[str]:
 
     """
     try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
-    except (OSError, AttributeError, TypeError):  # not glibc, or no C library found
+        glibc = (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+        mallopt = ctypes.CDLL(None).mallopt if glibc else None
+    except (ValueError, OSError, AttributeError):  # no such name, or no mallopt
+        mallopt = None
+    if mallopt is None:
         return []
     done = []
     for name, value in MALLOC_ENV.items():
-        if name not in os.environ and mallopt(MALLOPT[name], int(value)) == 1:
+        if _user_set(name):
+            continue
+        if mallopt(MALLOPT[name], int(value)) == 1:
             done.append(name)
+        else:
+            logger.debug("glibc refused %s=%s", name, value)
     return done
 
 
@@ -569,7 +582,9 @@ def start_cluster(sizing: Sizing, dashboard_address: str = DASHBOARD_ADDRESS):
         )
     if not sizing.processes:
         # Worker threads in this process: no nanny, no spawned interpreters, and no
-        # network listener (the scheduler talks to its worker in memory).
+        # network listener (the scheduler talks to its worker in memory). They get
+        # the worker processes' glibc settings, which those get from pre-spawn below.
+        malloc_like_workers()
         cluster = LocalCluster(
             n_workers=1,
             threads_per_worker=sizing.threads_per_worker,

@@ -18,8 +18,6 @@ __all__ = ["app", "run"]
 def run(args: list[str] | None = None, prog_name: str = "mocapflow") -> None:
     """Run the command (what :func:`mocapflow.__main__.main` calls).
 
-    ``args`` default to the command line's; ``prog_name`` is the name its help shows.
-
     When the command is done, everything still alive is frozen out of the
     garbage collector (:func:`gc.freeze`). The interpreter's exit then skips
     its last full collections over the hundreds of thousands of objects that
@@ -27,6 +25,14 @@ def run(args: list[str] | None = None, prog_name: str = "mocapflow") -> None:
     of every command. Exit handlers still run and the streams are still
     flushed; only the finalizers of objects caught in reference cycles are
     skipped, which Python never promises to run at exit.
+
+    Parameters
+    ----------
+    args : list of str, optional
+        The command's arguments; default the command line's.
+    prog_name : str
+        The name its help and errors show.
+
     """
     try:
         app(args, prog_name=prog_name)

@@ -67,9 +67,6 @@ def _setup_logging(verbose: int, debug: bool) -> None:
     logging.basicConfig(level=level, handlers=[_ConsoleHandler(verbose)], force=True)
     import distributed  # noqa: F401  (it configures its own loggers on import; override after)
 
-    from ..cluster import malloc_like_workers
-
-    malloc_like_workers()  # the command's own process tracks too (worker threads)
     quiet = logging.DEBUG if debug else logging.INFO if verbose > 1 else logging.CRITICAL
     for name in NOISY:
         lib = logging.getLogger(name)
