@@ -203,7 +203,9 @@ def test_worker_threads_get_the_worker_processes_malloc_settings():
 def _malloc_env() -> dict[str, str | None]:
     import os
 
-    return {k: os.environ.get(k) for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")}
+    from mocapflow.cluster import MALLOC_ENV
+
+    return {k: os.environ.get(k) for k in MALLOC_ENV}
 
 
 def test_worker_processes_keep_the_users_malloc_settings(monkeypatch):
