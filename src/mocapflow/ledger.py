@@ -30,6 +30,7 @@ from .schema import (
     DECODED,
     FILTERED,
     FORMAT,
+    GROUPS_3D,
     POINTS3D,
     time_chunk_for,
     tracking_attrs,
@@ -42,8 +43,10 @@ __all__ = [
     "changed_videos",
     "changes",
     "check_whole",
+    "complete_groups",
     "done_chunks",
     "finalize",
+    "forget_group",
     "fingerprint",
     "freshness",
     "group_records",
@@ -60,6 +63,7 @@ __all__ = [
     "state",
     "summary",
     "tracks_digest",
+    "unfinished_groups",
     "verify",
     "video_digest",
     "view_outcomes",
@@ -319,7 +323,17 @@ def verify(path: str | Path) -> list[Problem]:
             problems.append(Problem(name, "its metadata (zarr.json) is missing or unreadable"))
     for key, record in done_chunks(path).items():
         problems += _check_chunks(path, record.get("chunks", {}), task=key)
-    for group, record in group_records(path).items():
+    records = group_records(path)
+    for group in unfinished_groups(path, records):
+        command = "triangulate" if group == POINTS3D else "filter"
+        problems.append(
+            Problem(
+                group,
+                f"unfinished: a mocapflow {command} was stopped before it finished",
+                group=group,
+            )
+        )
+    for group, record in records.items():
         for name in record.get("arrays", []):
             if not _store.array_readable(path, name):
                 problems.append(Problem(name, "its metadata is missing or unreadable", group=group))
@@ -339,6 +353,12 @@ def check_whole(path: str | Path, what: str) -> None:
 
     """
     problems = [p for p in verify(path) if p.group == (None if what == "tracks" else what)]
+    if problems and problems[0].what.startswith("unfinished"):
+        command = "triangulate" if what == POINTS3D else "filter"
+        raise StoreError(
+            f"{path}: {what} is {problems[0].what}, so it holds no results; "
+            f"rerun mocapflow {command} {path}"
+        )
     if problems:
         more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
         fix = (
@@ -366,6 +386,30 @@ def group_records(path: str | Path) -> dict[str, dict]:
     if not folder.is_dir():
         return {}
     return {f.stem: _read_json(f, {}) for f in sorted(folder.glob("*.json"))}
+
+
+def unfinished_groups(path: str | Path, records: dict | None = None) -> list[str]:
+    """Return the 3-D groups present in the store that no completion record vouches for.
+
+    A group is whole only by its record, written after its last chunk: a group
+    without one was cut short (its run killed), and its values are not results.
+    """
+    records = group_records(path) if records is None else records
+    return [g for g in GROUPS_3D if g not in records and _store.has_group(path, g)]
+
+
+def complete_groups(path: str | Path) -> list[str]:
+    """Return the 3-D groups whose completion record exists, preferred first."""
+    records = group_records(path)
+    return [g for g in GROUPS_3D if g in records and _store.has_group(path, g)]
+
+
+def forget_group(path: str | Path, group: str) -> None:
+    """Drop a group's completion record before the group is rewritten."""
+    file = _dir(Path(path)) / _GROUPS / f"{group}.json"
+    if file.exists():
+        file.unlink()
+        _store.fsync_dir(file.parent)
 
 
 def record_group(path: str | Path, group: str, source: dict) -> dict:
@@ -606,8 +650,6 @@ def summary(path: str | Path) -> dict:
 
     """
     import numpy as np
-
-    from .schema import GROUPS_3D
 
     problems = verify(path)
     damaged = {p.group for p in problems}

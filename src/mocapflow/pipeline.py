@@ -33,6 +33,7 @@ from .schema import (
     FILTERED,
     GROUPS_3D,
     POINTS3D,
+    POSITION,
     FilterSettings,
     TriangulationSettings,
 )
@@ -194,10 +195,23 @@ def export_store(
         raise StoreError(
             f"{store}: no 3-D points ({' or '.join(groups)}); run mocapflow triangulate first"
         )
+    if found in ledger.unfinished_groups(store):
+        command = "triangulate" if found == POINTS3D else "filter"
+        other = [g for g in ledger.complete_groups(store) if g != found]
+        alternative = f", or export {other[0]} with --group {other[0]}" if other else ""
+        raise StoreError(
+            f"{store}: {found} is unfinished (a mocapflow {command} was stopped before it "
+            f"finished), so it holds no results; rerun mocapflow {command} {store}{alternative}"
+        )
     ledger.check_whole(store, found)
     if stale := ledger.freshness(store).get(found):
         logger.warning("%s/%s is stale: %s", store, found, stale)
     ds = _store.open_group(store, found).load()
+    if not bool(ds[POSITION].notnull().any()):
+        raise StoreError(
+            f"{store}/{found}: not one 3-D point (every frame is NaN), so there is nothing to "
+            "export; check the calibration and --min-views, then rerun mocapflow triangulate"
+        )
     folder = Path(out_dir) if out_dir else store.parent
     folder.mkdir(parents=True, exist_ok=True)
     written = []

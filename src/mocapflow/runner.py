@@ -443,6 +443,7 @@ def _write_group(
     and a digest of every chunk (see :func:`mocapflow.ledger.verify`).
     """
     source = ledger.source_of(store, group)
+    ledger.forget_group(store, group)  # until its record is written, the group is unfinished
     delayed = _store.write_group(lazy, store, group)
     session.work = Work(n_tasks, 0)
     with _fatal_as_one_line(Path(store)), session:
