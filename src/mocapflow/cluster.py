@@ -24,9 +24,11 @@ from __future__ import annotations
 import ctypes
 import gc
 import inspect
+import json
 import logging
 import os
 import signal
+import socket
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -71,11 +73,13 @@ DEFAULT_FILE = "cluster.yaml"
 #: Keys each profile type accepts, besides ``type``.
 PROFILE_TYPES: dict[str, set[str] | None] = {
     "local": {"workers", "memory_limit", "dashboard_address", "processes"},
-    "address": {"address", "scheduler_file"},
+    "address": {"address", "scheduler_file", "timeout"},
     "slurm": None,  # every keyword of dask-jobqueue's SLURMCluster, plus jobs / adapt
     "pbs": None,  # every keyword of PBSCluster, plus jobs / adapt
 }
 SCALING = {"jobs", "adapt"}
+#: Seconds to wait for a remote scheduler (an ``address`` profile's ``timeout``).
+CONNECT_TIMEOUT = 10.0
 HPC_INSTALL = "pip install 'mocapflow[hpc]' (or: pip install dask-jobqueue)"
 BUILTIN = {"local": {"type": "local"}, "threads": {"type": "local", "processes": False}}
 _META = {"type", "name", "source"}
@@ -111,8 +115,15 @@ def _jobqueue_keys(kind: str) -> set[str]:
 def _read(path: Path) -> dict:
     try:
         doc = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read cluster profiles ({exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read cluster profiles ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(
+            f"{path}: not valid YAML{at} ({problem}); fix the cluster profiles file"
+        ) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("profiles", {}), dict):
         raise ConfigError(f"{path}: expected a mapping with a 'profiles' mapping")
     return doc
@@ -199,6 +210,10 @@ def load_profile(name: str | None = None, path: str | Path | None = None) -> dic
         raise ConfigError(
             f"{where}: give exactly one of address (tcp://host:port) or scheduler_file"
         )
+    if kind == "address" and "timeout" in profile:
+        t = profile["timeout"]
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
+            raise ConfigError(f"{where}: timeout {t!r} must be a number of seconds above 0")
     if kind in ("slurm", "pbs"):
         _check_jobqueue(where, profile)
     profile = {k: v for k, v in profile.items() if v not in (None, "auto")}
@@ -237,7 +252,42 @@ def parse_address(address: str, what: str = "--dashboard") -> tuple[str, int]:
         number = -1
     if not sep or not 0 <= number <= 65535:
         raise UsageError(f"{what} {address!r}: write it as host:port, e.g. {DASHBOARD_ADDRESS}")
+    if ":" in host:  # [::1]:8787: Dask's services split their address on every colon
+        raise UsageError(
+            f"{what} {address!r}: Dask's dashboard cannot listen on an IPv6 address; use "
+            f"an IPv4 one, e.g. {DASHBOARD_ADDRESS}"
+        )
     return host or "127.0.0.1", number
+
+
+def check_listen(host: str, what: str = "--dashboard") -> None:
+    """Refuse a host this machine cannot listen on (not one of its addresses).
+
+    Raises
+    ------
+    UsageError
+        Naming the host and the fix.
+
+    """
+    try:
+        infos = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise UsageError(
+            f"{what} {host}: unknown host ({exc.strerror}); use {DASHBOARD_ADDRESS}"
+        ) from None
+    error = None
+    for family, kind, proto, _, addr in infos:
+        try:
+            with socket.socket(family, kind, proto) as sock:
+                sock.bind(addr)
+            return
+        except OSError as exc:
+            error = exc
+    raise UsageError(
+        f"{what} {host}: this machine cannot listen there ({error.strerror if error else ''}: "
+        f"not one of its addresses); use {DASHBOARD_ADDRESS}, or an address of this machine"
+    )
+
 
 
 def _loopback(host: str) -> bool:
@@ -622,15 +672,68 @@ def start_cluster(sizing: Sizing, dashboard_address: str = DASHBOARD_ADDRESS):
     return cluster, client
 
 
+def connect_address(profile: dict) -> tuple[Client, str]:
+    """Connect to an ``address`` profile's scheduler within its ``timeout``.
+
+    Returns
+    -------
+    tuple
+        ``(client, where)``: the client and the scheduler in words.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the profile, the address and the fix: a scheduler file
+        that does not exist or cannot be read, a refused or silent port, or an
+        endpoint that is not a Dask scheduler.
+
+    """
+    timeout = float(profile.get("timeout", CONNECT_TIMEOUT))
+    where_profile = f"{profile.get('source', 'cluster.yaml')}: profile {profile.get('name')!r}"
+    if "scheduler_file" in profile:
+        file = Path(profile["scheduler_file"]).expanduser()
+        if not file.is_file():
+            raise ConfigError(
+                f"{where_profile}: scheduler_file {file} does not exist; start the scheduler "
+                f"first (dask scheduler --scheduler-file {file}) or fix the path"
+            )
+        try:
+            address = json.loads(file.read_text())["address"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"{where_profile}: scheduler_file {file} is not a Dask scheduler file "
+                f"({type(exc).__name__}); point it at the file dask scheduler --scheduler-file "
+                "writes"
+            ) from None
+        where = f"the scheduler in {file} ({address})"
+    else:
+        address = str(profile["address"])
+        where = f"the scheduler at {address}"
+    fix = "start it (dask scheduler) or fix the profile's address"
+    try:
+        with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
+            client = Client(address, timeout=timeout)
+    except MemoryError:  # a non-Dask endpoint answered with bytes read as a huge frame size
+        raise ConfigError(
+            f"{where_profile}: {address} answered, but it is not a Dask scheduler; {fix}"
+        ) from None
+    except (OSError, TimeoutError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"{where_profile}: cannot reach {where} within {timeout:g} s ({reason[:160]}); {fix}"
+        ) from None
+    except Exception as exc:  # any other handshake failure is the endpoint's, not ours
+        raise ConfigError(
+            f"{where_profile}: {address} answered, but it is not a Dask scheduler "
+            f"({type(exc).__name__}: {str(exc)[:160]}); {fix}"
+        ) from None
+    return client, where
+
+
 def _connect(profile: dict):
     """Open a client for an ``address``, ``slurm`` or ``pbs`` profile."""
     if profile["type"] == "address":
-        if "scheduler_file" in profile:
-            client = Client(scheduler_file=str(profile["scheduler_file"]))
-            where = f"the scheduler in {profile['scheduler_file']}"
-        else:
-            client = Client(profile["address"])
-            where = f"the scheduler at {profile['address']}"
+        client, where = connect_address(profile)
         cluster = None
     else:
         cluster = _jobqueue_cluster(profile)
@@ -727,7 +830,9 @@ class Session:
         self.dashboard_address = dashboard_address or self.profile.get(
             "dashboard_address", DASHBOARD_ADDRESS
         )
-        parse_address(self.dashboard_address)
+        host = parse_address(self.dashboard_address)[0]
+        if client is None:
+            check_listen(host)
         self.client = client
         self.sizing: Sizing | None = self._parent.sizing if self._parent else None
         self.where = "a client you gave" if client is not None else ""
@@ -758,6 +863,20 @@ class Session:
             processes=self.profile.get("processes", True),
         )
         return self.sizing
+
+    def check_reachable(self) -> None:
+        """Connect to a remote scheduler now, before anything is written, and close again.
+
+        Raises
+        ------
+        ConfigError
+            If an ``address`` profile's scheduler cannot be reached (see
+            :func:`connect_address`).
+
+        """
+        if self._given is None and self.profile.get("type") == "address":
+            client, _ = connect_address(self.profile)
+            client.close()
 
     def __enter__(self) -> Session:
         if self._given is not None:

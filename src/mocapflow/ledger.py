@@ -24,6 +24,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import __version__
 from . import store as _store
 from .errors import StoreError
 from .schema import (
@@ -42,6 +43,7 @@ __all__ = [
     "Problem",
     "changed_videos",
     "changes",
+    "check_layout",
     "check_whole",
     "complete_groups",
     "done_chunks",
@@ -51,6 +53,7 @@ __all__ = [
     "freshness",
     "group_records",
     "is_ours",
+    "layout_of",
     "mark_done",
     "now",
     "prepare",
@@ -221,6 +224,48 @@ def _mirror(path: Path) -> dict:
     return _read_json(_dir(path) / _ATTRS, {})
 
 
+def layout_of(path: str | Path) -> str | None:
+    """Return the store layout a mocapflow store declares, or None if it declares none.
+
+    The root attributes say, or the ledger's copy of them when the root is damaged.
+    """
+    try:
+        found = _store.read_attrs(path).get("mocapflow_format")
+    except StoreError:
+        found = None
+    if found is None:
+        found = _mirror(Path(path)).get("mocapflow_format")
+    return found if isinstance(found, str) else None
+
+
+def check_layout(path: str | Path) -> None:
+    """Refuse a store written with another layout version, naming both and the fix.
+
+    Raises
+    ------
+    StoreError
+        If the store declares a layout other than this version's.
+
+    """
+    found = layout_of(path)
+    if found is not None and found != FORMAT:
+        made_by = _root_attrs_raw(path).get("source_version") or "another version"
+        raise StoreError(
+            f"{path}: made by mocapflow {made_by} with store layout {found}; this mocapflow "
+            f"({__version__}) reads {FORMAT}; process the recording again into a new store "
+            "(--out NEW.zarr, or --overwrite to replace this one), or read it with the "
+            "version that made it"
+        )
+
+
+def _root_attrs_raw(path: str | Path) -> dict:
+    """Return the root attributes, or the ledger's copy, without checking the layout."""
+    try:
+        return _store.read_attrs(path)
+    except StoreError:
+        return _mirror(Path(path))
+
+
 def is_ours(path: str | Path) -> bool:
     """Whether ``path`` is a mocapflow store, even one whose root metadata is damaged."""
     return _store.is_store(path) or _mirror(Path(path)).get("mocapflow_format") == FORMAT
@@ -228,6 +273,7 @@ def is_ours(path: str | Path) -> bool:
 
 def root_attrs(path: str | Path) -> dict:
     """Return the root attributes, from the ledger's copy when the root metadata is damaged."""
+    check_layout(path)
     try:
         return _store.read_attrs(path)
     except StoreError:
@@ -313,6 +359,7 @@ def verify(path: str | Path) -> list[Problem]:
     path = Path(path)
     if not path.exists():
         raise StoreError(f"{path}: no such store; check the path")
+    check_layout(path)
     if not is_ours(path):
         raise StoreError(f"{path}: not a mocapflow store")
     problems = []
@@ -520,6 +567,10 @@ def prepare(path: str | Path, recording, tracker, chunk_frames: int, overwrite: 
 
     """
     path = Path(path)
+    if path.exists() and layout_of(path) not in (None, FORMAT):
+        if not overwrite:
+            check_layout(path)
+        _store.remove(path)  # --overwrite: a store of another layout is replaced whole
     kind = "ours" if path.exists() and is_ours(path) else _store.check_target(path)
     attrs = root_attrs(path) if kind == "ours" else {}
     videos = [v.path for v in recording.views]

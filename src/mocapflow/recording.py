@@ -32,7 +32,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
 SUBFOLDER = "synchronized_videos"
 
 
@@ -165,6 +165,16 @@ def find_videos(path: str | Path) -> list[Path]:
         ]
     except PermissionError:
         raise RecordingError(f"{folder}: permission denied; make the folder readable") from None
+    for p in [folder, *videos]:
+        try:
+            str(p.absolute()).encode("utf-8")
+        except UnicodeEncodeError:
+            where = str(folder).encode("utf-8", "backslashreplace").decode()
+            name = os.fsencode(p.name if p is not folder else p.absolute())
+            raise RecordingError(
+                f"{where}: the name {name!r} is not valid UTF-8, which the store's text "
+                "cannot hold; rename it (e.g. mv -- OLD cam1.mp4) and rerun"
+            ) from None
     if not videos:
         exts = " ".join(sorted(VIDEO_EXTENSIONS))
         raise RecordingError(
@@ -184,11 +194,24 @@ def find_recordings(root: str | Path) -> list[Path]:
     """Return every recording folder under ``root`` (videos, or ``synchronized_videos/``).
 
     Stores (``*.zarr``) and ``synchronized_videos`` folders are not descended into.
+    Folders that are symbolic links are followed (a recording linked in from
+    another disk is found); a folder reached twice, through a link or a loop of
+    links, is listed once, under the first path that reached it.
     """
     found = []
-    for dirpath, dirnames, _ in os.walk(root):
+    seen: set[str] = set()
+    for dirpath, dirnames, _ in os.walk(root, followlinks=True):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.endswith(".zarr") and d != SUBFOLDER)
+        real = os.path.realpath(here)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if not d.endswith(".zarr") and d != SUBFOLDER and os.path.realpath(here / d) not in seen
+        )
         if (here / SUBFOLDER).is_dir() and _has_videos(here / SUBFOLDER) or _has_videos(here):
             found.append(here)
     return found

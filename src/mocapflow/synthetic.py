@@ -363,6 +363,12 @@ def _truth(scene: _Scene, cams, uv_all, vis_all, attrs) -> xr.Dataset:
     )
 
 
+#: The largest frame side synthesize renders (8K).
+MAX_SIDE = 7680
+#: Most markers a scene holds: hues closer than this cannot be told apart by the tracker.
+MAX_MARKERS = 24
+
+
 def synthesize(
     out: str | Path,
     kind: str = "markers",
@@ -423,6 +429,16 @@ def synthesize(
         raise UsageError(f"frames: {len(per_camera)} counts given for {cameras} cameras")
     if cameras < 1 or min(per_camera) < 1 or fps <= 0 or min(size) < 16:
         raise UsageError("cameras and frames must be positive, fps > 0, size at least 16x16")
+    if max(size) > MAX_SIDE:
+        raise UsageError(
+            f"--size {size[0]}x{size[1]}: at most {MAX_SIDE} pixels a side (8K); choose a "
+            "smaller size, e.g. 1280x720"
+        )
+    if kind == "markers" and not 1 <= n_markers <= MAX_MARKERS:
+        raise UsageError(
+            f"--markers {n_markers}: a markers scene has 1 to {MAX_MARKERS} markers "
+            "(each its own hue); the default is 6"
+        )
     root = Path(out)
     video_dir = root / "synchronized_videos"
     made = [video_dir, root / "ground_truth.zarr", root / TRUE_CALIBRATION]

@@ -23,7 +23,7 @@ from . import ledger
 from . import store as _store
 from .errors import TrackerError, VideoError
 from .recording import Recording
-from .schema import BATCH_FRAMES, time_chunk_for
+from .schema import BATCH_FRAMES, CONFIDENCE, time_chunk_for
 from .trackers import Tracker, batch_of, pixel_format_of, reset_of
 from .video import iter_range
 
@@ -162,6 +162,15 @@ def _check_outputs(tracker: Tracker, shapes: dict[str, tuple], result: dict, n: 
         want = (n, *frame_shape)
         if got != want:
             raise TrackerError(f"tracker {tracker.name}: {name!r} has shape {got}, expected {want}")
+    if CONFIDENCE in shapes:
+        conf = np.asarray(result[CONFIDENCE], dtype=np.float64)
+        bad = conf[~np.isnan(conf) & ((conf < 0) | (conf > 1))]
+        if bad.size:
+            raise TrackerError(
+                f"tracker {tracker.name} returned confidence {bad.flat[0]:g}, outside 0-1 "
+                f"({bad.size} values); a confidence is a probability: scale it into 0-1, "
+                "or NaN where nothing was found"
+            )
 
 
 def _batches(frames: Iterator[np.ndarray], batch: int, most: int) -> Iterator[np.ndarray]:

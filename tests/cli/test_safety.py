@@ -123,7 +123,7 @@ def test_2_derived_groups_and_exports_say_when_they_are_stale(recording_copy, ma
     calibration = markers_recording / "true_calibration.toml"
     # An impatient user triangulates a run that was killed half way, and exports it.
     proc = start_slow(rec, store, inner="markers")
-    wait_for_records(store, 6, proc)
+    wait_for_records(store, 12, proc)  # two views' worth: some frames have 3-D points
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
     assert run("triangulate", store, "-c", calibration).returncode == 0

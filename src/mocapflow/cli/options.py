@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 
 from ..errors import UsageError
 from ..export import FORMATS, NATIVE_FORMATS
@@ -116,14 +115,18 @@ FILTER = FilterSettings()
 ALL_FORMATS = ",".join(NATIVE_FORMATS)
 
 
-def params(pairs: list[str] | None) -> dict:
-    """Parse ``NAME=VALUE`` pairs (values as YAML scalars: 8, 0.5, true, text)."""
+def params(pairs: list[str] | None, option: str = "--param") -> dict:
+    """Parse ``NAME=VALUE`` pairs; the values stay text, typed by the tracker's signature.
+
+    See :mod:`mocapflow.trackers.params`: ``010`` is ten and ``maybe`` is not a bool.
+    """
     out = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--param {pair!r}: write it as NAME=VALUE, e.g. n_markers=8")
-        out[key.strip()] = yaml.safe_load(value)
+        if not sep or not key.strip():
+            example = "squares_x=7" if option == "--board" else "n_markers=8"
+            raise UsageError(f"{option} {pair!r}: write it as NAME=VALUE, e.g. {example}")
+        out[key.strip()] = value.strip()
     return out
 
 

@@ -25,6 +25,7 @@ from .charuco import Charuco, make_board
 from .framestats import FrameStats
 from .markers import Markers, palette
 from .mediapipe_pose import MediaPipeHolistic, MediaPipePose
+from .params import check_params, coerce_params
 
 __all__ = [
     "BUILTIN",
@@ -69,8 +70,24 @@ def _load_spec(spec: str):
     module_name, _, attr = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise TrackerError(f"tracker {spec!r}: cannot import {module_name!r} ({exc})") from None
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise TrackerError(
+                f"tracker {spec!r}: no module {module_name!r}; check the name, or put its "
+                "folder on PYTHONPATH"
+            ) from None
+        raise TrackerError(
+            f"tracker {spec!r}: your module {module_name!r} failed to import: {exc}; "
+            "install what it needs"
+        ) from None
+    except Exception as exc:  # the user's module: a SyntaxError, or anything it raises
+        where = ""
+        if isinstance(exc, SyntaxError) and exc.filename:
+            where = f" ({exc.filename}, line {exc.lineno})"
+        raise TrackerError(
+            f"tracker {spec!r}: your module {module_name!r} failed to import{where}: "
+            f"{type(exc).__name__}: {exc}; fix the module"
+        ) from None
     try:
         return getattr(module, attr)
     except AttributeError:
@@ -115,13 +132,26 @@ def get_tracker(spec: str | Tracker, **params) -> Tracker:
                 "or give package.module:factory"
             )
         factory = eps[spec].load()
+    params = coerce_params(spec, factory, params)
     try:
         tracker = factory(**params)
     except (TypeError, ValueError) as exc:
         raise TrackerError(f"tracker {spec!r}: bad parameters ({exc})") from None
+    except Exception as exc:  # the factory is the user's code: say so, not "a bug in mocapflow"
+        raise TrackerError(
+            f"tracker {spec!r}: its factory raised {type(exc).__name__}: {exc}; "
+            "fix the tracker or its parameters"
+        ) from None
     if not isinstance(tracker, Tracker):
         raise TrackerError(
             f"tracker {spec!r}: the factory returned {type(tracker).__name__}, "
             "which lacks name, params, outputs or __call__"
         )
+    check_params(spec, tracker)
+    try:
+        tracker.outputs()
+    except Exception as exc:
+        raise TrackerError(
+            f"tracker {spec!r}: its outputs() raised {type(exc).__name__}: {exc}; fix the tracker"
+        ) from None
     return tracker

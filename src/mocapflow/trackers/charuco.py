@@ -87,6 +87,8 @@ class Charuco:
             raise ValueError("charuco: a board needs at least 2x2 squares")
         if not 0 < self.marker_ratio < 1:
             raise ValueError("charuco: marker_ratio must be between 0 and 1")
+        if not self.square_length > 0:
+            raise ValueError(f"charuco: square_length={self.square_length} must be above 0")
         make_board(*self._board_params())
 
     def _board_params(self) -> tuple:

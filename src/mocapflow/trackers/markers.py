@@ -74,6 +74,13 @@ class Markers:
     def __post_init__(self) -> None:
         if self.n_markers < 1:
             raise ValueError("markers: n_markers must be at least 1")
+        if not 0 <= self.min_chroma <= 255:
+            raise ValueError(
+                f"markers: min_chroma={self.min_chroma} is outside 0-255 (a pixel's chroma); "
+                "the default is 60"
+            )
+        if self.min_area < 1:
+            raise ValueError(f"markers: min_area={self.min_area} must be at least 1 pixel")
         if self.names is not None:
             object.__setattr__(self, "names", tuple(self.names))
             if len(self.names) != self.n_markers:
