@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint clean
+.PHONY: demo test test-all check-install lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# A plain install (no test extras) in fresh venvs of Python 3.12 and 3.11 runs every command.
+check-install:
+	.ci/plain-install
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m ""
