@@ -269,7 +269,8 @@ def open_recording(path: str | Path) -> Recording:
                 f"{video}: truncated: its index lists {info.expected_frames} frames but the "
                 f"file holds {info.n_frames}; the missing frames are NaN (re-copy the file)"
             )
-        elif info.reported_frames and info.reported_frames != info.n_frames:
+        elif info.reported_frames and info.reported_frames != info.n_frames + info.undecodable:
+            # Packets that decode to no frame (a mid-GOP start) are listed, and reported above.
             warnings.append(
                 f"{video}: the container claims {info.reported_frames} frames but holds "
                 f"{info.n_frames}; using {info.n_frames} (remux it to fix the header)"

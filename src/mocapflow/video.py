@@ -10,11 +10,22 @@ fraction of its cost; on BT.709-tagged video FFmpeg 8's swscale computes gray
 from RGB instead, which differs on saturated colours, and mocapflow keeps the
 luma there too, so a gray frame means the same thing whatever the tag.
 
-A range read seeks to the keyframe at or before the first wanted frame and
-decodes forward, keeping frames by presentation timestamp. The timestamps of
-every frame come from one cheap demux pass (no decoding) at probe time, which
-also gives the true frame count (containers often report none, or a wrong one)
-and the keyframe positions that the chunk planner aligns tasks with.
+Frame ``i`` is the ``i``-th frame that a plain sequential decode of the whole
+file yields, whatever the chunking. Each decoded frame gets an order key: its
+timestamp, or one past the previous frame's key where the timestamp is missing
+or not above it (a duplicate). A range read seeks to a restart point (a
+keyframe) at or before the first wanted frame, finds that keyframe's frame by
+its timestamp, and keys the frames from there on by the same rule, so it keeps
+exactly the frames a sequential read numbers ``start..stop-1``.
+
+The keys of every frame come from one cheap demux pass (no decoding) at probe
+time, which also gives the true frame count (containers often report none, or
+a wrong one) and the keyframe positions that the chunk planner aligns tasks
+with. Only where the demux pass shows that packets and decoded frames may not
+match one to one (a file cut mid-GOP, whose leading packets cannot be decoded;
+duplicate timestamps; packets an edit list discards; an AVI whose timestamps
+are in decoding order) does probe decode, and then only the packets between
+the clean keyframes around each such spot.
 """
 
 from __future__ import annotations
@@ -68,15 +79,23 @@ class VideoInfo:
     codec : str
         FFmpeg codec name, e.g. ``"h264"``.
     pts : numpy.ndarray
-        Presentation timestamp of every frame, in presentation order.
+        Order key of every frame, in presentation order: its presentation
+        timestamp, except where timestamps repeat or are missing (see the
+        module's notes). Strictly increasing.
     keyframes : numpy.ndarray
-        Indices of the keyframes (frames a decoder can start from).
+        Indices of the keyframes (frames a decoder can start from, and a range
+        read can find again by timestamp); frame 0 is always one.
     reported_frames : int
         The frame count the container claims (0 when it claims none).
     expected_frames : int
-        The frames the video should hold: the index's count for MP4/MOV.
+        The frames the video should hold: for MP4/MOV, the frames plus the
+        packets its index lists that the file lacks.
     rotation : int
         Display rotation, counter-clockwise degrees; frames are turned by it.
+    undecodable : int
+        Packets that decode to no frame, e.g. the leading packets of a video
+        cut mid-GOP, whose reference frames are missing. They are not frames:
+        neither counted in ``n_frames`` nor missing from it.
 
     """
 
@@ -91,6 +110,7 @@ class VideoInfo:
     reported_frames: int = 0
     expected_frames: int = 0
     rotation: int = 0
+    undecodable: int = 0
 
     @property
     def truncated(self) -> bool:
@@ -114,6 +134,7 @@ class VideoInfo:
             "reported_frames": self.reported_frames,
             "expected_frames": self.expected_frames,
             "rotation": self.rotation,
+            "undecodable": self.undecodable,
         }
 
 
@@ -151,8 +172,177 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
     return container
 
 
+def _timestamp(frame: av.VideoFrame) -> int | None:
+    """Return a decoded frame's timestamp: its pts, else its packet's dts, else None."""
+    return frame.pts if frame.pts is not None else frame.dts
+
+
+def _order_key(ts: int | None, prev: int | None) -> int:
+    """Return a frame's order key, given the key of the frame before it (None: the first).
+
+    The key is the frame's timestamp when that is above the previous key, else
+    one past the previous key: a duplicate or missing timestamp still gives the
+    frame a place of its own, just after the frame it follows.
+    """
+    if ts is not None and (prev is None or ts > prev):
+        return ts
+    return 0 if prev is None else prev + 1
+
+
+@dataclass
+class _Packets:
+    """What the demux pass records of each packet, in decoding order."""
+
+    pts: np.ndarray  # timestamp (pts, else dts)
+    key: np.ndarray  # keyframe flag
+    discard: np.ndarray  # the container (an edit list) asks the decoder to drop its frame
+
+
+def _windows(packets: _Packets, reordered: bool) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """Find the packet spans whose frames only decoding can tell, and the clean keyframes.
+
+    A clean keyframe (a cut) is a keyframe packet with a timestamp of its own
+    that is above every packet's before it and below every packet's after it:
+    decoding from it gives, in presentation order, exactly the frames after the
+    ones before it. Outside spans that hold a suspect packet (one before the
+    first keyframe or presenting before it, a duplicate timestamp, a packet to
+    discard), every packet is one frame and the frames are the sorted
+    timestamps. Each span runs from the cut before a suspect packet (or the
+    start) to the cut after it (or the end).
+
+    Returns
+    -------
+    windows : list of (int, int)
+        The packet spans ``[a, b)`` to decode, in order, not overlapping.
+    cuts : numpy.ndarray
+        Positions of the clean keyframes.
+
+    """
+    pts, key = packets.pts, packets.key
+    n = len(pts)
+    if reordered:  # timestamps in decoding order: every keyframe is a candidate
+        return [(0, n)], np.flatnonzero(key)
+    _, inverse, counts = np.unique(pts, return_inverse=True, return_counts=True)
+    suspect = (counts[inverse] > 1) | packets.discard
+    first_key = int(np.argmax(key)) if key.any() else n
+    suspect[:first_key] = True
+    if first_key < n:
+        suspect[first_key + 1 :] |= pts[first_key + 1 :] < pts[first_key]
+    big = np.iinfo(np.int64)
+    before = np.concatenate([[big.min], np.maximum.accumulate(pts)[:-1]])
+    after = np.concatenate([np.minimum.accumulate(pts[::-1])[::-1][1:], [big.max]])
+    cuts = np.flatnonzero(key & ~suspect & (pts > before) & (pts < after))
+    bad = np.flatnonzero(suspect)
+    at = np.searchsorted(cuts, bad, side="right")
+    starts = np.where(at > 0, cuts[np.maximum(at - 1, 0)], 0)
+    ends = np.where(at < len(cuts), cuts[np.minimum(at, len(cuts) - 1)], n)
+    windows = sorted({(int(a), int(b)) for a, b in zip(starts, ends, strict=True)})
+    return windows, cuts
+
+
+def _decode_windows(path: str, windows: list[tuple[int, int]]) -> list[list[int | None]]:
+    """Decode the packets of each span (positions as :func:`probe` counts them).
+
+    Each span is decoded by a decoder that starts at its first packet and is
+    drained at its end, as a sequential read decodes it (a span starts at the
+    file's start or at a clean keyframe). Returns each decoded frame's
+    timestamp, span by span.
+    """
+    out: list[list[int | None]] = [[] for _ in windows]
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        w, pos = 0, 0
+        a, b = windows[0]
+
+        def drain() -> None:
+            try:
+                out[w].extend(_timestamp(f) for f in ctx.decode(None))
+            except av.error.FFmpegError as exc:
+                logger.debug("%s: draining the decoder failed (%s)", path, exc)
+            ctx.flush_buffers()
+
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0 or (packet.pts is None and packet.dts is None):
+                    continue
+                if pos >= a:
+                    try:
+                        out[w].extend(_timestamp(f) for f in ctx.decode(packet))
+                    except av.error.FFmpegError as exc:
+                        logger.debug("%s: packet %d does not decode (%s)", path, pos, exc)
+                pos += 1
+                if pos == b:
+                    drain()
+                    w += 1
+                    if w == len(windows):
+                        break
+                    a, b = windows[w]
+        except av.error.FFmpegError as exc:
+            logger.debug("%s: demuxing stopped early (%s)", path, exc)
+        if w < len(windows):
+            drain()
+    finally:
+        container.close()
+    return out
+
+
+def _decoded_order(
+    path: str, packets: _Packets, reordered: bool
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Order keys and keyframes of a video whose packets may not be its frames one to one.
+
+    Returns the order key of every frame, the keyframe indices, the packets
+    that decode to no frame, and how many of those lead the file.
+    """
+    pts = packets.pts
+    windows, cuts = _windows(packets, reordered)
+    decoded = _decode_windows(path, windows)
+    stamps: list[int | None] = []
+    pos = 0
+    for (a, b), got in zip(windows, decoded, strict=True):
+        stamps.extend(np.sort(pts[pos:a]).tolist())
+        stamps.extend(got)
+        pos = b
+    stamps.extend(np.sort(pts[pos:]).tolist())
+    keys = np.empty(len(stamps), np.int64)
+    prev = None
+    for i, ts in enumerate(stamps):
+        prev = keys[i] = _order_key(ts, prev)
+    # A keyframe a range read can seek to and find again: a clean cut, whose frame
+    # is the only one with its timestamp and is keyed by that timestamp.
+    index: dict[int, int] = {}
+    seen: set[int] = set()
+    for i, ts in enumerate(stamps):
+        if ts is None:
+            continue
+        if ts in seen:
+            index.pop(ts, None)
+        else:
+            seen.add(ts)
+            index[ts] = i
+    found = {0}
+    for c in cuts.tolist():
+        i = index.get(int(pts[c]))
+        if i is not None and keys[i] == stamps[i] and (i == 0 or stamps[i] > keys[i - 1]):
+            found.add(i)
+    keyframes = np.array(sorted(found), dtype=np.int64)
+    lost = [max(0, b - a - len(got)) for (a, b), got in zip(windows, decoded, strict=True)]
+    # Leading packets: those before the first keyframe, or after it but presenting before it.
+    key = packets.key
+    first = int(np.argmax(key)) if key.any() else len(pts)
+    n_lead = first + int(np.sum(pts[first + 1 :] < pts[first])) if first < len(pts) else first
+    leading = min(lost[0], n_lead) if windows[0][0] == 0 else 0
+    return keys, keyframes, sum(lost), leading
+
+
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Probe a video: size, codec, rate, and every frame's timestamp by demuxing.
+
+    Frames are numbered as a sequential decode yields them (see the module's
+    notes); where packets and frames may not match one to one, the packets
+    around the mismatch are decoded to tell, and a warning names what was found.
 
     Parameters
     ----------
@@ -176,7 +366,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         stream = container.streams.video[0]
         ctx = stream.codec_context
         pts_list: list[int] = []
-        key_pts: list[int] = []
+        key_list: list[bool] = []
+        discard_at: list[int] = []  # positions of the packets to discard (rare)
         n_none = 0
         try:
             for packet in container.demux(stream):
@@ -186,16 +377,21 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                 if ts is None:
                     n_none += 1
                     continue
+                key_list.append(packet.is_keyframe)
+                if packet.is_discard:
+                    discard_at.append(len(pts_list))
                 pts_list.append(ts)
-                if packet.is_keyframe:
-                    key_pts.append(ts)
         except av.error.FFmpegError as exc:
             logger.warning("%s: demuxing stopped early (%s)", path, exc)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         info_fps = float(rate) if rate else 0.0
         width, height, codec = int(ctx.width), int(ctx.height), str(ctx.name)
         reported = int(stream.frames or 0)
-        indexed = bool({"mov", "mp4"} & set(container.format.name.split(",")))
+        formats = set(container.format.name.split(","))
+        indexed = bool({"mov", "mp4"} & formats)
+        # AVI stores no presentation times: with frame reordering its timestamps are
+        # in decoding order, and only decoding tells the presentation order.
+        reorders = "avi" in formats and bool(ctx.has_b_frames)
         rotation = _rotation_of(container, stream)
         if rotation in (90, 270):
             width, height = height, width  # as displayed, and as cv2.VideoCapture returns it
@@ -208,16 +404,40 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         )
     if not pts_list:
         raise VideoError(f"{path}: the video holds no frames; re-export it or remove it")
-    pts = np.array(sorted(set(pts_list)), dtype=np.int64)
-    keyframes = np.searchsorted(pts, np.array(sorted(set(key_pts)), dtype=np.int64))
-    if keyframes.size == 0 or keyframes[0] != 0:
-        # A stream must be decodable from its start; treat frame 0 as a restart point.
-        keyframes = np.concatenate([[0], keyframes]).astype(np.int64)
-    if reported and reported != len(pts):
-        logger.info("%s: container reports %d frames, demuxing finds %d", path, reported, len(pts))
+    n_packets = len(pts_list)
+    key = np.array(key_list, bool)
+    discard = np.zeros(n_packets, bool)
+    discard[discard_at] = True
+    packets = _Packets(np.array(pts_list, dtype=np.int64), key, discard)
+    pts = np.sort(packets.pts)
+    reordered = reorders and n_packets > 2 and bool(np.all(np.diff(packets.pts) > 0))
+    plain = (
+        bool(np.all(pts[1:] != pts[:-1]))  # no duplicate timestamps
+        and key[0]
+        and packets.pts[0] == pts[0]
+        and not discard_at
+        and not reordered
+    )
+    undecodable = 0
+    if plain:
+        keyframes = np.searchsorted(pts, np.sort(packets.pts[key]))
+        if keyframes.size == 0 or keyframes[0] != 0:
+            # A stream must be decodable from its start; treat frame 0 as a restart point.
+            keyframes = np.concatenate([[0], keyframes]).astype(np.int64)
+    else:
+        pts, keyframes, undecodable, leading = _decoded_order(path, packets, reordered)
+        _report_anomalies(path, packets, len(pts), undecodable, leading)
+        if not len(pts):
+            raise VideoError(
+                f"{path}: none of its {n_packets} packets decodes to a frame; "
+                "re-export it or remove it"
+            )
+    if reported and reported != n_packets:
+        logger.info("%s: container reports %d frames, demuxing finds %d", path, reported, n_packets)
+    n_frames = len(pts)
     return VideoInfo(
         path=path,
-        n_frames=len(pts),
+        n_frames=n_frames,
         fps=info_fps,
         width=width,
         height=height,
@@ -225,9 +445,46 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         pts=pts,
         keyframes=keyframes.astype(np.int64),
         reported_frames=reported,
-        expected_frames=max(len(pts), reported) if indexed else len(pts),
+        # The index lists packets: those the file lacks are frames lost to truncation.
+        expected_frames=n_frames + max(0, reported - n_packets) if indexed else n_frames,
         rotation=rotation,
+        undecodable=undecodable,
     )
+
+
+def _report_anomalies(
+    path: str, packets: _Packets, n_frames: int, undecodable: int, leading: int
+) -> None:
+    """Log what made a video's packets and frames differ, in one line each."""
+    if leading:
+        logger.warning(
+            "%s: its first %d packets cannot be decoded (it starts mid-GOP, as cutting without "
+            "re-encoding leaves it); frame 0 is the first decodable frame and %d frames follow "
+            "from it, nothing is lost (re-encode the start to keep those frames)",
+            path,
+            leading,
+            n_frames,
+        )
+    if undecodable > leading:
+        # An edit list that starts past a keyframe (a cut without re-encoding) hides
+        # decodable frames, as every player does: they are no frames, nothing is lost.
+        level = logging.INFO if packets.discard.any() else logging.WARNING
+        logger.log(
+            level,
+            "%s: %d packets yield no frame%s; frames are numbered as they decode (%d frames)",
+            path,
+            undecodable - leading,
+            " (its edit list hides them)" if level == logging.INFO else "",
+            n_frames,
+        )
+    n_dup = len(packets.pts) - len(np.unique(packets.pts))
+    if n_dup:
+        logger.warning(
+            "%s: %d frames repeat the timestamp of another frame; each is kept as a frame of "
+            "its own, in decoding order (remux or re-export it to mend its timestamps)",
+            path,
+            n_dup,
+        )
 
 
 #: A frame's display rotation (counter-clockwise degrees) -> the turn cv2.VideoCapture applies.
@@ -306,10 +563,13 @@ def iter_range(
     threads: int | None = None,
     pixel_format: str = "bgr24",
 ) -> Iterator[np.ndarray]:
-    """Yield frames ``start..stop-1`` one at a time, given the first frame's timestamp.
+    """Yield frames ``start..stop-1`` one at a time, given the first frame's order key.
 
-    This is the worker-side reader: the planner already knows the timestamps,
-    so nothing is probed here, and only one decoded frame is held at a time.
+    This is the worker-side reader: the planner already knows the order keys
+    (:attr:`VideoInfo.pts`), so nothing is probed here, and only one decoded
+    frame is held at a time. Frames are keyed from the keyframe sought (found by
+    its timestamp) as :func:`probe` keys them, so the frames kept are the ones a
+    sequential read numbers ``start..stop-1``.
 
     Parameters
     ----------
@@ -318,10 +578,11 @@ def iter_range(
     start, stop : int
         The frame range, in presentation order.
     start_pts : int
-        Presentation timestamp of frame ``start``.
+        Order key of frame ``start`` (``VideoInfo.pts[start]``).
     seek_pts : int or None
-        Timestamp of a keyframe at or before ``start`` to seek to; ``None``
-        decodes from the beginning.
+        Timestamp of a keyframe at or before ``start`` to seek to, one of
+        ``VideoInfo.pts[VideoInfo.keyframes]``; ``None`` decodes from the
+        beginning.
     threads : int, optional
         Decoder threads; default from :func:`decode_threads`.
     pixel_format : str
@@ -353,20 +614,26 @@ def iter_range(
         if n_threads:
             stream.codec_context.thread_count = n_threads
             stream.thread_type = "AUTO" if n_threads > 1 else "SLICE"
-        if seek_pts is not None and start > 0:
-            container.seek(int(seek_pts), stream=stream, backward=True, any_frame=False)
-        first = True
+        anchor = int(seek_pts) if seek_pts is not None and start > 0 else None
+        if anchor is not None:
+            container.seek(anchor, stream=stream, backward=True, any_frame=False)
+        prev: int | None = None  # the last frame's order key; None until the keyed start
         try:
             for frame in container.decode(stream):
-                ts = frame.pts if frame.pts is not None else frame.dts
-                if first and seek_pts is not None and ts is not None and ts > start_pts:
-                    # The demuxer overshot (a sparse or wrong index): start over from the top.
-                    logger.debug("%s: seek overshot frame %d; decoding from the start", path, start)
-                    container.seek(0, stream=stream, backward=True, any_frame=False)
-                    seek_pts = None
-                    continue
-                first = False
-                if ts is None or ts < start_pts:
+                ts = _timestamp(frame)
+                if prev is None and anchor is not None:
+                    if ts is None or ts < anchor:
+                        continue  # before the keyframe sought: the demuxer may land earlier
+                    if ts > anchor:
+                        # The demuxer overshot (a sparse or wrong index): start over from the top.
+                        logger.debug(
+                            "%s: seek overshot frame %d; decoding from the start", path, start
+                        )
+                        container.seek(0, stream=stream, backward=True, any_frame=False)
+                        anchor = None
+                        continue
+                prev = _order_key(ts, prev)
+                if prev < start_pts:
                     continue
                 yield _displayed(frame, pixel_format, n_threads)
                 n += 1
