@@ -62,3 +62,36 @@ def test_chunked_equals_unchunked():
     clean = np.sin(2 * np.pi * np.arange(400) / 60.0)[:, None, None] * 100
     raw_err = (ds.position.values[:, :, 3] - clean)[20:-20].std()
     assert (whole[:, :, 3] - clean)[20:-20].std() < 0.5 * raw_err
+
+
+def test_every_run_is_filtered_and_impossible_settings_are_refused():
+    from scipy.signal import butter
+
+    from mocapflow.errors import UsageError
+    from mocapflow.schema import padlen_of
+
+    for order in range(1, 12):  # the padding scipy's sosfiltfilt uses by default
+        sos = butter(order, 7.0, fs=30.0, output="sos")
+        zeros = min((sos[:, 2] == 0).sum(), (sos[:, 5] == 0).sum())
+        assert padlen_of(order) == 3 * (2 * len(sos) + 1 - zeros)
+    # A run between two long gaps, shorter than the padding, is filtered all the same.
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (60, 1))
+    x[10:40] = np.nan
+    out = lowpass(x, 30.0, cutoff=3.0)
+    for run in (slice(0, 10), slice(40, 60)):  # 10 and 20 frames; the padding is 15
+        assert np.isfinite(out[run]).all() and not np.allclose(out[run], x[run])
+        assert out[run].std() < x[run].std()
+    # Series no longer than the padding (15 frames at the default order), or a
+    # cut-off at Nyquist: refused before anything is computed.
+    with pytest.raises(UsageError, match=r"--order 4: .* longer than 15 frames.*at most 3"):
+        FilterSettings().check(30.0, 15)
+    FilterSettings().check(30.0, 16)
+    with pytest.raises(UsageError, match="too few to low-pass"):
+        FilterSettings(order=1).check(30.0, 6)
+    with pytest.raises(UsageError, match="--cutoff 15 Hz: must be below half the frame rate"):
+        FilterSettings(cutoff=15).check(30.0, 100)
+    with pytest.raises(UsageError, match="--cutoff must be a positive frequency"):
+        FilterSettings(cutoff=0)
+    with pytest.raises(UsageError, match="--order 50: .* longer than 153 frames"):
+        smoothed(_points(rng, n_time=60), FilterSettings(order=50))

@@ -173,3 +173,30 @@ def test_estimated_calibration_under_3_mm(calibration_run, tmp_path):
     rot, shift = align_worlds(fit.cameras, truth)
     world = np.einsum("ij,tjkn->tikn", rot, xyz) + shift[:, None, None]
     assert _rmse(world, gt.position.values) < 3.0
+
+
+def test_the_calibration_verdict(scene):
+    """True cameras: no verdict; a camera from elsewhere, all of them, or two names swapped."""
+    from mocapflow.quality import calibration_check, calibration_verdict
+
+    gt, cams = scene
+    rng = np.random.default_rng(5)
+    xyz = gt.position.transpose("time", "keypoint", "individual", "space").values.reshape(-1, 3)
+    uv = CameraSet.from_cameras(cams).project(xyz) + rng.normal(0, 1.0, (len(cams), len(xyz), 2))
+
+    def verdict(cameras):
+        return calibration_verdict(calibration_check(uv, cameras), "s/points3d", "c.toml", "s")
+
+    assert verdict(cams) is None
+    moved = [*cams[:3], Camera("cam4", cams[3].size, cams[3].matrix, cams[3].distortions,
+                               cams[3].rotation + 0.2, cams[3].translation)]  # fmt: skip
+    line = verdict(moved)
+    assert line.startswith("s/points3d: view cam4 is out of line: the reprojection error median")
+    assert "its camera in c.toml does not fit" in line and "mocapflow info s" in line
+    far = [Camera(c.name, c.size, c.matrix, c.distortions, c.rotation[::-1], c.translation)
+           for c in cams]  # fmt: skip
+    assert "far above tracking noise" in verdict(far)
+    swapped = [cams[0], cams[2], cams[1], cams[3]]
+    named = [Camera(c.name, o.size, o.matrix, o.distortions, o.rotation, o.translation)
+             for c, o in zip(cams, swapped, strict=True)]  # fmt: skip
+    assert "views cam2 and cam3 look swapped in c.toml" in verdict(named)

@@ -15,22 +15,48 @@ for a Qualisys calibration, whatever a calibration TOML's metadata says, else
 unknown). OpenSim's Y is up: the TRC maps the world's up axis to +Y with a
 proper rotation, and its first line says which world axis became Y. With an
 unknown up axis the world is written as it is, and a warning says so.
+
+**Names and owners.** A store's exports are named after it
+(:func:`export_path`): ``<store name>.<group>.<ext>``, where a store called
+``mocapflow.zarr`` (the default, inside its recording) takes its recording
+folder's name. Each export folder keeps a small record, :data:`OWNERS`, of
+which store wrote each file, so that a second store exported into the same
+folder is refused rather than allowed to overwrite the first one's files,
+while a store's own exports are rewritten (:func:`check_owner`,
+:func:`record_owner`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import StoreError, UsageError
+from .schema import STORE_NAME
 
 if TYPE_CHECKING:  # the datasets come in from the caller; importing xarray here would
     import xarray as xr  # slow down every command (and every spawned worker) that lists FORMATS
 
-__all__ = ["FORMATS", "MOVEMENT_FORMATS", "export", "to_csv", "to_movement", "to_npy", "to_trc"]
+__all__ = [
+    "FORMATS",
+    "MOVEMENT_FORMATS",
+    "OWNERS",
+    "check_owner",
+    "export",
+    "export_path",
+    "export_stem",
+    "record_owner",
+    "to_csv",
+    "to_movement",
+    "to_npy",
+    "to_trc",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +67,9 @@ MOVEMENT_FORMATS = ("nwb", "dlc", "sleap")
 FORMATS = NATIVE_FORMATS + MOVEMENT_FORMATS
 SUFFIX = {"csv": ".csv", "trc": ".trc", "npy": ".npy", "nwb": ".nwb", "dlc": ".h5", "sleap": ".h5"}
 MOVEMENT_INSTALL = "pip install 'mocapflow[movement]' (movement needs Python 3.12 or newer)"
+
+#: In each folder exports are written to: which store wrote each file there.
+OWNERS = ".mocapflow-exports.json"
 
 #: World up axis -> the rotation (rows: OpenSim X, Y, Z in world axes) that makes it +Y.
 _TO_Y_UP = {
@@ -179,3 +208,88 @@ def export(ds: xr.Dataset, path: str | Path, fmt: str, individual: str | None = 
         _movement_writer(fmt)(to_movement(ds), path)
         return Path(path)
     return {"csv": to_csv, "trc": to_trc, "npy": to_npy}[fmt](ds, path, individual)
+
+
+def export_stem(store: str | Path) -> str:
+    """Return the name a store's exports start with.
+
+    The store's name less ``.zarr`` (``pose.zarr``: ``pose``); a store with the
+    default name, ``mocapflow.zarr``, which lies in its recording folder, takes
+    that folder's name instead (``session01/mocapflow.zarr``: ``session01``), so
+    the exports of two recordings never share a name.
+    """
+    store = Path(store)
+    stem = store.name.removesuffix(".zarr")
+    if stem == STORE_NAME.removesuffix(".zarr"):
+        stem = Path(os.path.abspath(store)).parent.name or stem
+    return stem
+
+
+def export_path(store: str | Path, group: str, fmt: str, folder: str | Path) -> Path:
+    """Return the file a format of a store's group is exported to: ``<stem>.<group>.<ext>``.
+
+    The two HDF5 formats keep the format in the name (``.dlc.h5``, ``.sleap.h5``).
+    """
+    name = f"{export_stem(store)}.{group}" + (f".{fmt}" if SUFFIX[fmt] == ".h5" else "")
+    return Path(folder) / (name + SUFFIX[fmt])
+
+
+def _owners(folder: Path) -> dict:
+    try:
+        owners = json.loads((folder / OWNERS).read_text())
+    except (OSError, ValueError):
+        return {}
+    return owners if isinstance(owners, dict) else {}
+
+
+def _store_id(store: str | Path) -> str:
+    return str(Path(store).resolve())
+
+
+def check_owner(path: str | Path, store: str | Path, known: set[str] = frozenset()) -> None:
+    """Refuse to overwrite a file that another store's export wrote.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file about to be written.
+    store : str or pathlib.Path
+        The store being exported.
+    known : set of str
+        Files (resolved paths) the store's own ledger lists as its exports:
+        exports written before the folder kept its :data:`OWNERS` record.
+
+    Raises
+    ------
+    StoreError
+        If the file exists and was written by another store, or by no store's
+        export at all; the message names the file, its writer and the fix.
+
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    owner = _owners(path.parent).get(path.name, {}).get("store")
+    if owner == _store_id(store) or (owner is None and str(path.resolve()) in known):
+        return
+    fix = "export into another folder with --out-dir, or move the file away yourself"
+    if owner is not None:
+        raise StoreError(
+            f"{path}: written by the export of another store, {owner}, and not overwritten; {fix}"
+        )
+    raise StoreError(f"{path}: already there and not an export of {store}; {fix}")
+
+
+def record_owner(path: str | Path, store: str | Path, group: str) -> None:
+    """Record in the file's folder that ``store``'s ``group`` wrote it (atomically)."""
+    path = Path(path)
+    owners = _owners(path.parent)
+    owners[path.name] = {
+        "store": _store_id(store),
+        "group": group,
+        "written": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    target = path.parent / OWNERS
+    tmp = target.with_name(f"{OWNERS}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(owners, indent=1, sort_keys=True))
+    os.replace(tmp, target)

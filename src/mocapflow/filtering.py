@@ -11,6 +11,8 @@ import numpy as np
 import xarray as xr
 from scipy.signal import butter, sosfiltfilt
 
+from .schema import padlen_of
+
 __all__ = ["fill_gaps", "lowpass", "smooth"]
 
 
@@ -53,8 +55,12 @@ def lowpass(x: np.ndarray, fps: float, cutoff: float = 7.0, order: int = 4) -> n
 
     A forward-backward pass (``scipy.signal.sosfiltfilt``, second-order sections)
     of a Butterworth filter of ``order`` (FreeMoCap's defaults: 4th order, 7 Hz).
-    Runs too short to pad (under ``3 * (2 * sections + 1)`` frames) are left as
-    they are; NaN stays NaN.
+    Each end of a run is padded by scipy's default, ``3 * (2 * sections + 1)``
+    frames (less 3 for an odd order; see
+    :attr:`mocapflow.schema.FilterSettings.padlen`); a run no longer than that
+    (between gaps too long to fill) is padded by what it holds, one frame less
+    than its length, so every run is filtered and none passes through as it
+    was. NaN stays NaN.
 
     Parameters
     ----------
@@ -76,14 +82,13 @@ def lowpass(x: np.ndarray, fps: float, cutoff: float = 7.0, order: int = 4) -> n
     if not 0 < cutoff < fps / 2:
         raise ValueError(f"cutoff {cutoff} Hz must be between 0 and half of {fps} fps")
     sos = butter(order, cutoff, btype="low", fs=fps, output="sos")
-    padlen = 3 * (2 * len(sos) + 1)
+    padlen = padlen_of(order)
     out = np.array(x, np.float64, copy=True)
     flat = out.reshape(len(out), -1)
     for j in range(flat.shape[1]):
         col = flat[:, j]
         for a, b in _runs(np.isfinite(col)):
-            if b - a > padlen:
-                col[a:b] = sosfiltfilt(sos, col[a:b])
+            col[a:b] = sosfiltfilt(sos, col[a:b], padlen=min(padlen, b - a - 1))
     return out
 
 

@@ -317,10 +317,16 @@ def smoothed(points: xr.Dataset, settings: FilterSettings, fps: float | None = N
     fps = float(fps or points.attrs.get("fps") or 0)
     if fps <= 0:
         raise UsageError("the store has no frame rate; pass fps")
-    settings.check(fps)
+    settings.check(fps, points.sizes["time"])
     pos = points.position.data.rechunk({0: -1, 1: -1, 2: 1, 3: -1})
     filtered = da.map_blocks(smooth, pos, fps=fps, **settings.to_dict(), dtype=np.float64)
     out = points.copy()
     out["position"] = (points.position.dims, filtered, dict(points.position.attrs))
-    out.attrs = {**points.attrs, "filter": {**settings.to_dict(), "fps": fps}}
+    applied = {
+        **settings.to_dict(),
+        "fps": fps,
+        "filter": "Butterworth low-pass, zero-phase (scipy.signal.sosfiltfilt)",
+        "padlen": settings.padlen,  # runs no longer than this: padded by their length - 1
+    }
+    out.attrs = {**points.attrs, "filter": applied}
     return out

@@ -17,13 +17,14 @@ from .calib import (
     CalibrationResult,
     Camera,
     calibrate_cameras,
+    fit_to_videos,
     read_calibration,
     up_axis,
     write_toml,
 )
 from .cluster import Session, Work
 from .errors import StoreError, UsageError
-from .export import NATIVE_FORMATS, SUFFIX, export
+from .export import NATIVE_FORMATS, SUFFIX, check_owner, export, export_path, record_owner
 from .graph import as_recording, plan
 from .runner import RunResult, filter_store, process, triangulate_store
 from .schema import (
@@ -182,19 +183,25 @@ def export_store(
     Returns
     -------
     list of pathlib.Path
-        The files written, ``<store stem>.<group>.<ext>``.
+        The files written, ``<name>.<group>.<ext>`` (see
+        :func:`mocapflow.export.export_path`).
+
+    Raises
+    ------
+    StoreError
+        If the store is missing or holds no such group (the message says how
+        to make it), or a file to write was written by another store's export.
 
     """
     store = Path(store)
     unknown = [f for f in formats if f not in SUFFIX]
     if unknown:
         raise UsageError(f"unknown format {unknown[0]!r}; choose from {', '.join(SUFFIX)}")
+    if group is not None and group not in GROUPS_3D:
+        raise UsageError(f"--group {group!r}: choose {' or '.join(GROUPS_3D)}")
+    _check_exportable(store, group)
     groups = [group] if group else list(GROUPS_3D)
-    found = next((g for g in groups if _store.has_group(store, g)), None)
-    if found is None:
-        raise StoreError(
-            f"{store}: no 3-D points ({' or '.join(groups)}); run mocapflow triangulate first"
-        )
+    found = next(g for g in groups if _store.has_group(store, g))
     if found in ledger.unfinished_groups(store):
         command = "triangulate" if found == POINTS3D else "filter"
         other = [g for g in ledger.complete_groups(store) if g != found]
@@ -204,7 +211,8 @@ def export_store(
             f"finished), so it holds no results; rerun mocapflow {command} {store}{alternative}"
         )
     ledger.check_whole(store, found)
-    if stale := ledger.freshness(store).get(found):
+    fresh = ledger.freshness(store)
+    if stale := fresh.get(found):
         logger.warning("%s/%s is stale: %s", store, found, stale)
     ds = _store.open_group(store, found).load()
     if not bool(ds[POSITION].notnull().any()):
@@ -214,12 +222,46 @@ def export_store(
         )
     folder = Path(out_dir) if out_dir else store.parent
     folder.mkdir(parents=True, exist_ok=True)
+    paths = [export_path(store, found, fmt, folder) for fmt in dict.fromkeys(formats)]
+    for path in paths:  # every file is checked before the first is written
+        check_owner(path, store, known=set(fresh))
     written = []
-    for fmt in dict.fromkeys(formats):
-        name = f"{store.stem}.{found}" + (f".{fmt}" if SUFFIX[fmt] == ".h5" else "")
-        written.append(export(ds, folder / (name + SUFFIX[fmt]), fmt))
-        ledger.record_export(store, written[-1], found)
+    for fmt, path in zip(dict.fromkeys(formats), paths, strict=True):
+        written.append(export(ds, path, fmt))
+        record_owner(path, store, found)
+        ledger.record_export(store, path, found)
     return written
+
+
+def _check_exportable(store: Path, group: str | None) -> None:
+    """Refuse a missing store, or one without the 3-D group, saying how to make it."""
+    if not store.exists():
+        raise StoreError(
+            f"{store}: no such store; check the path, or make it: mocapflow run RECORDING "
+            "-c CALIBRATION tracks, triangulates, filters and exports (mocapflow process "
+            "RECORDING tracks only)"
+        )
+    if not ledger.is_ours(store):
+        raise StoreError(f"{store}: not a mocapflow store; give the store mocapflow process wrote")
+    present = [g for g in GROUPS_3D if _store.has_group(store, g)]
+    if group in present or (group is None and present):
+        return
+    triangulate = f"mocapflow triangulate {store} -c CALIBRATION"
+    if group == FILTERED and POINTS3D in present:
+        raise StoreError(
+            f"{store}: no filtered group (it holds points3d); make it with mocapflow filter "
+            f"{store}, or export the unfiltered points with --group points3d"
+        )
+    if group == FILTERED:
+        raise StoreError(
+            f"{store}: no 3-D points (only the 2-D tracks); make them with {triangulate}, "
+            f"then mocapflow filter {store}"
+        )
+    raise StoreError(
+        f"{store}: no 3-D points (only the 2-D tracks, no points3d or filtered group); make "
+        f"them with {triangulate}, then smooth them with mocapflow filter {store} (export "
+        "takes filtered, else points3d)"
+    )
 
 
 @dataclass
@@ -322,6 +364,11 @@ def run_pipeline(
         cameras, meta = read_calibration(calibration)
         up = up_axis(meta)
     rec = as_recording(recording)
+    if cameras is not None:  # a camera that cannot fit its video is refused before any work
+        sizes = {v.name: (v.info.width, v.info.height) for v in rec.ok_views}
+        fit_to_videos(cameras, sizes, calibration)
+    if rec.fps > 0:  # and so is a filter the recording cannot carry
+        filtering.check(rec.fps, rec.n_frames)
     biggest = max((v.info.width * v.info.height * 3 for v in rec.ok_views), default=0)
     work = Work(len(plan(rec, chunk_frames)), biggest, BATCH_FRAMES)  # the largest stage
     session = Session(
@@ -349,7 +396,13 @@ def run_pipeline(
             **run,
         )
         triangulate_store(
-            tracking.store, cameras, triangulation, up_axis=up, client=session, on_event=on_event
+            tracking.store,
+            cameras,
+            triangulation,
+            up_axis=up,
+            calibration=calibration,
+            client=session,
+            on_event=on_event,
         )
         filter_store(tracking.store, filtering, client=session, on_event=on_event)
     exports = export_store(tracking.store, formats) if formats else []

@@ -460,12 +460,19 @@ def triangulate_store(
     settings: TriangulationSettings | None = None,
     *,
     up_axis: str | None = None,
+    calibration: str | Path | None = None,
     client=None,
     cluster: str | None = None,
     cluster_config: str | Path | None = None,
     on_event: Callable[[str, dict], None] | None = None,
 ) -> xr.Dataset:
     """Triangulate a 2-D store into its ``points3d`` group.
+
+    Each camera's image size is checked against its video's first (see
+    :func:`mocapflow.calib.fit_to_videos`: scaled, with a warning, where the
+    video is binned; refused where the aspect ratio differs); after the
+    triangulation a warning names the views when the calibration does not fit
+    them (see :func:`mocapflow.quality.calibration_verdict`).
 
     Parameters
     ----------
@@ -477,6 +484,8 @@ def triangulate_store(
         Default :class:`~mocapflow.schema.TriangulationSettings`.
     up_axis : str, optional
         The world's up axis (``+z``...), if the calibration says; recorded for exports.
+    calibration : path, optional
+        The calibration file the cameras come from, named in messages.
     client : distributed.Client, optional
         Compute on this client; otherwise on the cluster profile's.
     cluster, cluster_config
@@ -489,7 +498,16 @@ def triangulate_store(
     xarray.Dataset
         The written group, opened lazily.
 
+    Raises
+    ------
+    CalibrationError
+        If the cameras do not match the views by name, or a camera's image size
+        does not fit its video.
+
     """
+    from .calib import fit_to_videos
+    from .quality import calibration_verdict, check_tracks
+
     settings = settings or TriangulationSettings()
     session = Session(Work(1), client=client, cluster=cluster, cluster_config=cluster_config)
     ledger.check_whole(store, "tracks")
@@ -500,10 +518,19 @@ def triangulate_store(
             f"{', '.join(sorted(map(str, tracks.data_vars)))}); process it with a point tracker "
             "(markers, charuco, mediapipe) first"
         )
+    source = str(calibration) if calibration is not None else "the calibration"
+    sizes = zip(tracks.view.values, tracks.width.values, tracks.height.values, strict=True)
+    cameras, notes = fit_to_videos(cameras, {str(v): (w, h) for v, w, h in sizes}, source)
+    for note in notes:
+        logger.warning("%s", note)
     lazy = graph.points3d(store, tracks, cameras, settings)
     lazy.attrs["up_axis"] = up_axis
     n_blocks = len(lazy.position.data.chunks[0])
-    return _write_group(session, n_blocks, lazy, store, POINTS3D, on_event)
+    written = _write_group(session, n_blocks, lazy, store, POINTS3D, on_event)
+    check = check_tracks(tracks, cameras, min_confidence=settings.min_confidence)
+    if verdict := calibration_verdict(check, f"{store}/{POINTS3D}", source, str(store)):
+        logger.warning("%s", verdict)
+    return written
 
 
 def filter_store(

@@ -51,6 +51,7 @@ __all__ = [
     "FilterSettings",
     "TriangulationSettings",
     "Variable",
+    "padlen_of",
     "points3d",
     "software_attrs",
     "strings",
@@ -148,17 +149,55 @@ class FilterSettings:
             raise UsageError(f"--max-gap must be 0 or more frames, got {self.max_gap}")
         if self.order < 1:
             raise UsageError(f"--order must be at least 1, got {self.order}")
+        if not self.cutoff > 0:
+            raise UsageError(f"--cutoff must be a positive frequency in Hz, got {self.cutoff:g}")
 
-    def check(self, fps: float) -> None:
-        """Refuse a cut-off the frame rate cannot carry."""
+    @property
+    def padlen(self) -> int:
+        """Frames ``scipy.signal.sosfiltfilt`` pads each end of a series with, for this order.
+
+        ``3 * (2 * sections + 1)``, less 3 for an odd order (its first-order
+        section), as scipy computes it; a series must be longer than this.
+        """
+        return padlen_of(self.order)
+
+    def check(self, fps: float, n_frames: int | None = None) -> None:
+        """Refuse settings the frame rate or the length of the series cannot carry.
+
+        Raises
+        ------
+        UsageError
+            If the cut-off is not below half the frame rate (Nyquist), or the
+            series (``n_frames``) are not longer than the filter's padding.
+
+        """
         if not 0 < self.cutoff < fps / 2:
             raise UsageError(
-                f"--cutoff {self.cutoff:g} Hz must be between 0 and half of {fps:g} fps"
+                f"--cutoff {self.cutoff:g} Hz: must be below half the frame rate "
+                f"({fps / 2:g} Hz at {fps:g} fps); lower --cutoff"
+            )
+        if n_frames is not None and n_frames <= self.padlen:
+            fits = [o for o in range(self.order - 1, 0, -1) if padlen_of(o) < n_frames]
+            fix = (
+                f"lower --order (at most {fits[0]} for {n_frames} frames)"
+                if fits
+                else f"{n_frames} frames are too few to low-pass (more than {padlen_of(1)} "
+                "needed): export the unfiltered points with --group points3d"
+            )
+            raise UsageError(
+                f"--order {self.order}: a Butterworth filter of order {self.order} needs series "
+                f"longer than {self.padlen} frames (sosfiltfilt pads each end by {self.padlen}) "
+                f"and the store has {n_frames} frames; {fix}"
             )
 
     def to_dict(self) -> dict:
         """Return the settings."""
         return asdict(self)
+
+
+def padlen_of(order: int) -> int:
+    """Return ``sosfiltfilt``'s padding (frames) for a Butterworth low-pass of ``order``."""
+    return 3 * (2 * ((order + 1) // 2) + 1 - order % 2)
 
 
 def time_chunk_for(chunk_frames: int) -> int:

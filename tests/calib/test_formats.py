@@ -1,11 +1,14 @@
-"""The Qualisys .qca.txt calibration shipped with the Pose2Sim fixture."""
+"""Calibration files: the Qualisys .qca.txt of the Pose2Sim fixture, names, image sizes."""
 
 from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mocapflow.calib import read_calibration
+from mocapflow.calib import Camera, fit_to_videos, read_calibration, write_toml
 from mocapflow.errors import CalibrationError
 from mocapflow.triangulate import CameraSet, triangulate_points
 
@@ -80,3 +83,44 @@ def test_bad_calibration_files(tmp_path):
     (tmp_path / "x.toml").write_text("[cam_0]\nname = 'a'\nmatrix = [")
     with pytest.raises(CalibrationError, match="not a valid calibration TOML"):
         read_calibration(tmp_path / "x.toml")
+
+
+def test_two_cameras_with_one_name_are_refused(tmp_path):
+    """The last one would win: a view triangulated with another camera's values."""
+    sample = Path(__file__).resolve().parents[2] / "samples/pose2sim_single_person/Calib.qca.txt"
+    qca = tmp_path / "dup.qca.txt"
+    qca.write_text(sample.read_text().replace('serial="cam01"', 'serial="cam02"'))
+    with pytest.raises(CalibrationError, match="dup.qca.txt: two cameras have the serial 'cam02'"):
+        read_calibration(qca)
+    cams = list(read_calibration(sample)[0].values())
+    write_toml(tmp_path / "dup.toml", [cams[0], replace(cams[1], name="cam01")])
+    with pytest.raises(CalibrationError, match=r"\[cam_00\] and \[cam_01\] are both named 'cam01'"):
+        read_calibration(tmp_path / "dup.toml")
+
+
+def test_image_sizes_are_checked_against_the_videos():
+    matrix = np.array([[800.0, 0, 320], [0, 800, 240], [0, 0, 1]])
+    cam = Camera("cam1", (640, 480), matrix, np.zeros(5), np.zeros(3), np.zeros(3))
+    # Equal, or within an encoder's macroblock padding (1080 rows coded as 1088): as it is.
+    for size in ((640, 480), (632, 472)):
+        fitted, notes = fit_to_videos({"cam1": cam}, {"cam1": size}, "c.toml")
+        assert fitted["cam1"] is cam and notes == []
+    # Binned: intrinsics scaled, with a note.
+    fitted, notes = fit_to_videos({"cam1": cam}, {"cam1": (320, 240)}, "c.toml")
+    np.testing.assert_allclose(fitted["cam1"].matrix, [[400, 0, 160], [0, 400, 120], [0, 0, 1]])
+    assert fitted["cam1"].size == (320, 240) and "scaled by 0.5" in notes[0]
+    # Another aspect ratio: refused.
+    with pytest.raises(CalibrationError, match="camera cam1 was calibrated at 640x480 but its"):
+        fit_to_videos({"cam1": cam}, {"cam1": (640, 360)}, "c.toml")
+    # No size on either side, or a view without a camera: nothing to check.
+    for cams, sizes in (({"cam1": replace(cam, size=None)}, {"cam1": (1, 1)}), ({"cam1": cam}, {})):
+        assert fit_to_videos(cams, sizes, "c.toml") == (cams, [])
+
+
+def test_the_real_sample_fits_its_videos(qca, pose2sim):
+    """cam01 and cam02 are 1080 pixels wide, calibrated at 1088: the encoder's padding."""
+    from mocapflow.video import probe
+
+    sizes = {p.stem: (probe(p).width, probe(p).height) for p in pose2sim.glob("*.mp4")}
+    assert sizes["cam01"] == (1080, 1920)
+    assert fit_to_videos(qca[0], sizes, "Calib.qca.txt") == (qca[0], [])

@@ -229,10 +229,10 @@ def test_run_tracks_triangulates_filters_exports(recording_copy, markers_recordi
         }
         assert not ds.lr_swapped.any()  # markers have no left/right pairs
     assert "100.0% of points triangulated" in proc.stdout
-    arr = np.load(recording_copy / "mocapflow.filtered.npy")
+    arr = np.load(recording_copy / "rec copy é.filtered.npy")
     assert arr.shape == (90, 6, 3)
-    assert (recording_copy / "mocapflow.filtered.trc").read_text().startswith("PathFileType")
-    header = (recording_copy / "mocapflow.filtered.csv").read_text().splitlines()[0]
+    assert (recording_copy / "rec copy é.filtered.trc").read_text().startswith("PathFileType")
+    header = (recording_copy / "rec copy é.filtered.csv").read_text().splitlines()[0]
     assert header.startswith("marker0_x,marker0_y,marker0_z,marker0_error,marker0_ncams")  # anipose
     # The separate commands give the same points.
     again = run("triangulate", store, "--calibration", calib, "--max-error", "2")
@@ -240,7 +240,7 @@ def test_run_tracks_triangulates_filters_exports(recording_copy, markers_recordi
     assert run("filter", store).returncode == 0
     exp = run("export", store, "-f", "npy", "--out-dir", recording_copy / "x")
     assert exp.returncode == 0, exp.stderr
-    np.testing.assert_array_equal(np.load(recording_copy / "x/mocapflow.filtered.npy"), arr)
+    np.testing.assert_array_equal(np.load(recording_copy / "x/rec copy é.filtered.npy"), arr)
 
 
 def test_3d_commands_give_one_line_errors(recording_copy, tmp_path):
@@ -254,7 +254,8 @@ def test_3d_commands_give_one_line_errors(recording_copy, tmp_path):
     assert run("process", recording_copy, "-t", "markers", "--overwrite").returncode == 0
     store = recording_copy / "mocapflow.zarr"
     proc = run("export", store)
-    assert proc.returncode == 2 and "run mocapflow triangulate first" in one_line_error(proc)
+    assert proc.returncode == 2 and "no 3-D points (only the 2-D tracks" in one_line_error(proc)
+    assert f"make them with mocapflow triangulate {store} -c CALIBRATION" in proc.stderr
     proc = run("filter", store)
     assert proc.returncode == 2 and "no points3d group" in one_line_error(proc)
     proc = run("run", recording_copy)

@@ -139,7 +139,7 @@ def test_2_derived_groups_and_exports_say_when_they_are_stale(recording_copy, ma
     assert resume.returncode == 0, resume.stderr
     out = run("info", store).stdout.replace("\n", " ")
     assert "stale: points3d: made from the 2-D tracks as they were before" in out
-    assert "stale: filtered" in out and "mocapflow.filtered.npy" in out
+    assert "stale: filtered" in out and "rec copy é.filtered.npy" in out
     filt = run("filter", store)
     assert filt.returncode == 0 and "points3d is stale" in filt.stderr
     assert xr.open_zarr(store, group="points3d", consolidated=False).sizes["time"] == 90

@@ -7,13 +7,21 @@
 
 from .camera import Camera, align_worlds, look_at
 from .fit import CalibrationResult, calibrate_cameras
-from .formats import read_calibration, read_qca, read_toml, up_axis, write_toml
+from .formats import (
+    fit_to_videos,
+    read_calibration,
+    read_qca,
+    read_toml,
+    up_axis,
+    write_toml,
+)
 
 __all__ = [
     "CalibrationResult",
     "Camera",
     "align_worlds",
     "calibrate_cameras",
+    "fit_to_videos",
     "look_at",
     "read_calibration",
     "read_qca",

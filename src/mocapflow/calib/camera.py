@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -18,8 +18,9 @@ class Camera:
     ----------
     name : str
         The view name it belongs to.
-    size : tuple of int
-        ``(width, height)`` in pixels.
+    size : tuple of int or None
+        ``(width, height)`` in pixels of the images it was calibrated on; None
+        when the calibration file does not say.
     matrix : numpy.ndarray
         3x3 intrinsic matrix.
     distortions : numpy.ndarray
@@ -32,7 +33,7 @@ class Camera:
     """
 
     name: str
-    size: tuple[int, int]
+    size: tuple[int, int] | None
     matrix: np.ndarray = field(repr=False)
     distortions: np.ndarray = field(repr=False)
     rotation: np.ndarray = field(repr=False)
@@ -66,11 +67,26 @@ class Camera:
         )
         return uv.reshape(*p.shape[:-1], 2)
 
+    def scaled(self, sx: float, sy: float) -> Camera:
+        """Return this camera for images scaled by ``sx`` across and ``sy`` down.
+
+        Binning or downscaling a video scales the focal lengths and the principal
+        point; the distortion coefficients (in normalised coordinates) and the
+        pose stay as they are.
+        """
+        matrix = np.asarray(self.matrix, np.float64) * np.array([[sx], [sy], [1.0]])
+        size = None
+        if self.size is not None:
+            size = (round(self.size[0] * sx), round(self.size[1] * sy))
+        return replace(self, size=size, matrix=matrix)
+
     def to_dict(self) -> dict:
-        """Return the anipose TOML table for this camera."""
+        """Return the anipose TOML table for this camera (``size`` only when known)."""
+        table: dict = {"name": self.name}
+        if self.size is not None:
+            table["size"] = [int(self.size[0]), int(self.size[1])]
         return {
-            "name": self.name,
-            "size": [int(self.size[0]), int(self.size[1])],
+            **table,
             "matrix": np.asarray(self.matrix, float).tolist(),
             "distortions": np.asarray(self.distortions, float).ravel().tolist(),
             "rotation": np.asarray(self.rotation, float).ravel().tolist(),
@@ -79,13 +95,14 @@ class Camera:
 
     @classmethod
     def from_dict(cls, table: dict) -> Camera:
-        """Build a camera from an anipose TOML table."""
+        """Build a camera from an anipose TOML table (its ``size`` may be absent)."""
         dist = np.zeros(5)
         given = np.asarray(table.get("distortions", []), float).ravel()[:5]
         dist[: len(given)] = given
+        size = table.get("size")
         return cls(
             name=str(table["name"]),
-            size=(int(table["size"][0]), int(table["size"][1])),
+            size=None if size is None else (int(size[0]), int(size[1])),
             matrix=np.asarray(table["matrix"], float).reshape(3, 3),
             distortions=dist,
             rotation=np.asarray(table["rotation"], float).ravel(),

@@ -18,7 +18,24 @@ import tomli_w
 from ..errors import CalibrationError
 from .camera import Camera
 
-__all__ = ["check_camera", "read_calibration", "read_qca", "read_toml", "up_axis", "write_toml"]
+__all__ = [
+    "SIZE_SLACK",
+    "check_camera",
+    "fit_to_videos",
+    "read_calibration",
+    "read_qca",
+    "read_toml",
+    "up_axis",
+    "write_toml",
+]
+
+#: A video and a calibration whose sizes differ by less than this many pixels on
+#: each side are one image: encoders pad frames to whole 16-pixel macroblocks
+#: (1080 rows are coded as 1088), and that padding lies at the bottom and right,
+#: where it moves no pixel.
+SIZE_SLACK = 16
+#: Aspect ratios this close (relative) count as the same: a binned or downscaled video.
+ASPECT_SLACK = 0.01
 
 
 def up_axis(metadata: dict) -> str | None:
@@ -54,7 +71,7 @@ def check_camera(cam: Camera, path: str | Path) -> None:
         )
     if not np.allclose(m[2], [0, 0, 1]) or m[1, 0] != 0:
         raise CalibrationError(f"{where}: its matrix is not an intrinsic matrix (last row 0 0 1)")
-    if min(cam.size) <= 0:
+    if cam.size is not None and min(cam.size) <= 0:
         raise CalibrationError(f"{where}: its image size {cam.size} is not positive")
 
 
@@ -110,10 +127,18 @@ def read_toml(path: str | Path) -> tuple[dict[str, Camera], dict]:
     """
     doc = tomllib.loads(Path(path).read_text())
     cameras = {}
+    tables: dict[str, str] = {}  # camera name -> the table that holds it
     for key, table in doc.items():
         if key == "metadata" or not isinstance(table, dict) or "matrix" not in table:
             continue
         cam = Camera.from_dict({"name": key, **table})
+        if cam.name in tables:
+            raise CalibrationError(
+                f"{path}: cameras [{tables[cam.name]}] and [{key}] are both named "
+                f"{cam.name!r}; cameras are matched to views by name, so give each the name "
+                "of its own video (the file's stem)"
+            )
+        tables[cam.name] = key
         cameras[cam.name] = cam
     return cameras, dict(doc.get("metadata", {}))
 
@@ -177,6 +202,11 @@ def read_qca(path: str | Path) -> dict[str, Camera]:
             dist = [float(intr[k]) / 64 for k in (*keys, "tangentalDistortion2")] + [0.0]
         except (KeyError, AttributeError, ValueError) as exc:
             raise CalibrationError(f"{path}: camera entry incomplete ({exc})") from exc
+        if name in cameras:
+            raise CalibrationError(
+                f"{path}: two cameras have the serial {name!r}; cameras are matched to views "
+                "by serial, so give each the name of its own video (the file's stem)"
+            )
         cameras[name] = Camera(
             name, size, matrix, np.array(dist), cv2.Rodrigues(rot)[0].ravel(), -rot @ position
         )
@@ -204,7 +234,8 @@ def read_calibration(path: str | Path) -> tuple[dict[str, Camera], dict]:
     Raises
     ------
     CalibrationError
-        If the file is missing or cannot be parsed.
+        If the file is missing or cannot be parsed, two cameras share a name, or
+        a camera's values are impossible (see :func:`check_camera`).
 
     """
     path = Path(path)
@@ -214,6 +245,8 @@ def read_calibration(path: str | Path) -> tuple[dict[str, Camera], dict]:
         return read_qca(path), {"source": "qualisys", "file": str(path)}
     try:
         cameras, meta = read_toml(path)
+    except CalibrationError:
+        raise
     except (tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as exc:
         raise CalibrationError(f"{path}: not a valid calibration TOML ({exc})") from exc
     if not cameras:
@@ -221,3 +254,80 @@ def read_calibration(path: str | Path) -> tuple[dict[str, Camera], dict]:
     for cam in cameras.values():
         check_camera(cam, path)
     return cameras, meta
+
+
+def fit_to_videos(
+    cameras: dict[str, Camera], sizes: dict[str, tuple[int, int]], source: str | Path
+) -> tuple[dict[str, Camera], list[str]]:
+    """Check each camera's image size against its video's; scale the intrinsics of binned video.
+
+    A camera whose size equals its video's (within :data:`SIZE_SLACK` pixels a
+    side) is kept as it is. A video of another size but the same aspect ratio
+    (a Qualisys camera's binning, a downscaled export) gets the camera with its
+    focal lengths and principal point scaled by the ratio, and a note saying so.
+    Any other size is refused. Cameras without a size (a calibration file that
+    does not record one) and views of unknown size are not checked.
+
+    Parameters
+    ----------
+    cameras : dict of str to Camera
+        Cameras by view name.
+    sizes : dict of str to (int, int)
+        Each view's ``(width, height)`` as its frames are read (turned as
+        players show a rotated video); views missing here are not checked.
+    source : str or pathlib.Path
+        The calibration file, named in messages.
+
+    Returns
+    -------
+    cameras : dict of str to Camera
+        The cameras to use, scaled where the video is scaled.
+    notes : list of str
+        One line per scaled camera, for a warning.
+
+    Raises
+    ------
+    CalibrationError
+        If a camera's size and its video's differ in aspect ratio; the message
+        names the camera, both sizes and the fix.
+
+    """
+    out = dict(cameras)
+    scaled: dict[tuple, list[str]] = {}  # (calibrated size, video size) -> cameras
+    for name, cam in cameras.items():
+        video = sizes.get(name)
+        if cam.size is None or not video or min(video) <= 0:
+            continue
+        (cw, ch), (vw, vh) = cam.size, video
+        if abs(vw - cw) < SIZE_SLACK and abs(vh - ch) < SIZE_SLACK:
+            continue
+        sx, sy = vw / cw, vh / ch
+        if abs(sx / sy - 1) > ASPECT_SLACK:
+            turned = (
+                " (the calibration's size turned a quarter: calibrate from the frames as "
+                "players show them, turned by the video's rotation)"
+                if abs(vw - ch) < SIZE_SLACK and abs(vh - cw) < SIZE_SLACK
+                else ""
+            )
+            raise CalibrationError(
+                f"{source}: camera {name} was calibrated at {cw}x{ch} but its video is "
+                f"{vw}x{vh}, another aspect ratio{turned}; use the calibration made for these "
+                "videos, or recalibrate (mocapflow calibrate)"
+            )
+        out[name] = cam.scaled(sx, sy)
+        scaled.setdefault((cw, ch, vw, vh), []).append(name)
+    notes = []
+    for (cw, ch, vw, vh), names in scaled.items():
+        sx, sy = vw / cw, vh / ch
+        ratio = f"{sx:.4g}" if abs(sx - sy) < 1e-9 else f"{sx:.4g} across, {sy:.4g} down"
+        which = (
+            f"camera {names[0]} was calibrated at {cw}x{ch} and its video is"
+            if len(names) == 1
+            else f"cameras {', '.join(names)} were calibrated at {cw}x{ch} and their videos are"
+        )
+        notes.append(
+            f"{source}: {which} {vw}x{vh}, the same aspect ratio: focal lengths and principal "
+            f"points scaled by {ratio} (binned or resized video); if the video was cropped "
+            "instead, recalibrate"
+        )
+    return out, notes

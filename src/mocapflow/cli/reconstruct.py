@@ -81,6 +81,7 @@ def triangulate_cmd(
                 cameras,
                 settings,
                 up_axis=up_axis(meta),
+                calibration=calibration,
                 cluster=cluster,
                 cluster_config=cluster_config,
                 on_event=progress,
