@@ -38,7 +38,7 @@ from .schema import (
     FilterSettings,
     TriangulationSettings,
 )
-from .trackers import Charuco
+from .trackers import Charuco, TrackerError, get_tracker
 
 __all__ = [
     "BOARD_DEFAULTS",
@@ -75,9 +75,14 @@ def board_tracker(board: dict | None) -> Charuco:
     unknown = set(params) - set(BOARD_DEFAULTS)
     if unknown:
         raise UsageError(
-            f"unknown board parameter(s) {sorted(unknown)}; valid: {sorted(BOARD_DEFAULTS)}"
+            f"--board: unknown board parameter(s) {sorted(unknown)}; "
+            f"valid: {', '.join(sorted(BOARD_DEFAULTS))}"
         )
-    return Charuco(**params)
+    try:
+        return get_tracker("charuco", **params)
+    except TrackerError as exc:
+        message = str(exc).replace("tracker 'charuco': ", "").replace("-p ", "")
+        raise UsageError(f"--board: {message}") from None
 
 
 def calibrate(
@@ -199,6 +204,8 @@ def export_store(
         raise UsageError(f"unknown format {unknown[0]!r}; choose from {', '.join(SUFFIX)}")
     if group is not None and group not in GROUPS_3D:
         raise UsageError(f"--group {group!r}: choose {' or '.join(GROUPS_3D)}")
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise UsageError(f"--out-dir {out_dir}: is a file, not a folder; give a folder")
     _check_exportable(store, group)
     groups = [group] if group else list(GROUPS_3D)
     found = next(g for g in groups if _store.has_group(store, g))
@@ -221,7 +228,12 @@ def export_store(
             "export; check the calibration and --min-views, then rerun mocapflow triangulate"
         )
     folder = Path(out_dir) if out_dir else store.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"--out-dir {folder}: cannot create it ({exc.strerror}); give a folder you can write"
+        ) from None
     paths = [export_path(store, found, fmt, folder) for fmt in dict.fromkeys(formats)]
     for path in paths:  # every file is checked before the first is written
         check_owner(path, store, known=set(fresh))

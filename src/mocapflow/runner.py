@@ -10,6 +10,7 @@ their groups the same way.
 from __future__ import annotations
 
 import contextlib
+import errno
 import html
 import logging
 import os
@@ -251,7 +252,8 @@ def process(
     session.plan(Work(len(specs), biggest))  # refuse a worker count that cannot work, now
     store = Path(out) if out is not None else rec.path / STORE_NAME
     check_outputs(store, report_path(store), lock_path(store))
-    with store_lock(store), _fatal_as_one_line(store):
+    session.check_reachable()  # a remote scheduler answers before the store is touched
+    with _fatal_as_one_line(store), store_lock(store):
         done = ledger.prepare(store, rec, trk, chunk_frames, overwrite)
         todo = [s for s in specs if s.key not in done]
         records = {k: r for k, r in done.items() if k in {s.key for s in specs}}
@@ -345,6 +347,11 @@ def _fatal_as_one_line(store: Path):
     try:
         yield
     except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise StoreError(
+                f"{_shown(exc.filename or store)}: cannot write: permission denied; choose "
+                "another --out, or make the folder writable"
+            ) from None
         if exc.errno not in FATAL_ERRNOS:
             raise
         raise StoreError(
@@ -363,17 +370,47 @@ def check_outputs(*paths: Path) -> None:
 
     """
     for path in paths:
-        folder = next((p for p in Path(path).absolute().parents if p.exists()), Path("/"))
+        path = Path(path)
+        try:
+            size = len(os.fsencode(path.absolute()))
+        except UnicodeEncodeError:
+            size = 0
+        if size >= 4096:
+            raise UsageError(
+                f"{_shown(path)}: the path is {size} bytes, more than the 4096 the system "
+                "allows; choose a shorter --out"
+            )
+        if path.is_symlink():
+            target = os.readlink(path)
+            state = "which does not exist" if not path.exists() else "a link"
+            raise UsageError(
+                f"{_shown(path)}: is a link to {_shown(target)}, {state}; give the store's "
+                "real path as --out (mocapflow does not write through links)"
+            )
+        folder = next((p for p in path.absolute().parents if p.exists()), Path("/"))
         try:
             limit = os.pathconf(folder, "PC_NAME_MAX")
         except (OSError, ValueError):
             limit = 255
-        for part in Path(path).absolute().relative_to(folder).parts:
+        for part in path.absolute().relative_to(folder).parts:
             if len(os.fsencode(part)) > limit:
                 raise UsageError(
-                    f"{path}: the name {part[:40]}... is {len(os.fsencode(part))} bytes, more "
-                    f"than the {limit} its file system allows; choose a shorter --out"
+                    f"{_shown(path)}: the name {part[:40]}... is {len(os.fsencode(part))} bytes, "
+                    f"more than the {limit} its file system allows; choose a shorter --out"
                 )
+        if not folder.is_dir():
+            raise UsageError(f"{_shown(folder)}: is not a folder; choose another --out")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UsageError(
+                f"{_shown(folder)}: no permission to write there; choose another --out, or "
+                "make the folder writable"
+            )
+
+
+def _shown(path) -> str:
+    """Return a path for a one-line message: whole when short, else its start and end."""
+    text = os.fsdecode(path) if isinstance(path, bytes) else str(path)
+    return text if len(text) <= 160 else f"{text[:60]}...{text[-80:]}"
 
 
 def _compute_tasks(session, todo, trk, store, time_chunk, retries, rpath, on_event) -> dict:
@@ -442,6 +479,7 @@ def _write_group(
     The group records what it was made from (see :func:`mocapflow.ledger.freshness`)
     and a digest of every chunk (see :func:`mocapflow.ledger.verify`).
     """
+    session.check_reachable()
     source = ledger.source_of(store, group)
     ledger.forget_group(store, group)  # until its record is written, the group is unfinished
     delayed = _store.write_group(lazy, store, group)

@@ -115,6 +115,11 @@ class TriangulationSettings:
     def __post_init__(self) -> None:
         if self.min_views < 2:
             raise UsageError(f"--min-views must be at least 2, got {self.min_views}")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise UsageError(
+                f"--min-confidence {self.min_confidence:g}: a confidence is between 0 and 1; "
+                "the default is 0.5"
+            )
         if self.max_error is not None and self.max_error <= 0:
             raise UsageError(
                 f"--max-error must be a positive number of pixels, got {self.max_error}"

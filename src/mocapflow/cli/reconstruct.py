@@ -44,7 +44,7 @@ def calibrate_cmd(
         fit, path = calibrate(
             recording,
             out_,
-            board=opt.params(board),
+            board=opt.params(board, "--board"),
             origin=origin,
             workers=workers,
             cluster=cluster,
@@ -175,7 +175,7 @@ def run_cmd(
             tracker_params=opt.params(param),
             chunk_frames=chunk_frames,
             out=out_,
-            board=opt.params(board),
+            board=opt.params(board, "--board"),
             triangulation=opt.triangulation_settings(min_views, min_confidence, max_error, swap_lr),
             filtering=opt.filter_settings(max_gap, cutoff, order),
             formats=opt.formats(fmt),
