@@ -289,7 +289,6 @@ def check_listen(host: str, what: str = "--dashboard") -> None:
     )
 
 
-
 def _loopback(host: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
 
