@@ -380,13 +380,6 @@ def check_outputs(*paths: Path) -> None:
                 f"{_shown(path)}: the path is {size} bytes, more than the 4096 the system "
                 "allows; choose a shorter --out"
             )
-        if path.is_symlink():
-            target = os.readlink(path)
-            state = "which does not exist" if not path.exists() else "a link"
-            raise UsageError(
-                f"{_shown(path)}: is a link to {_shown(target)}, {state}; give the store's "
-                "real path as --out (mocapflow does not write through links)"
-            )
         folder = next((p for p in path.absolute().parents if p.exists()), Path("/"))
         try:
             limit = os.pathconf(folder, "PC_NAME_MAX")
@@ -398,6 +391,13 @@ def check_outputs(*paths: Path) -> None:
                     f"{_shown(path)}: the name {part[:40]}... is {len(os.fsencode(part))} bytes, "
                     f"more than the {limit} its file system allows; choose a shorter --out"
                 )
+        if path.is_symlink():
+            target = os.readlink(path)
+            state = "which does not exist" if not path.exists() else "a link"
+            raise UsageError(
+                f"{_shown(path)}: is a link to {_shown(target)}, {state}; give the store's "
+                "real path as --out (mocapflow does not write through links)"
+            )
         if not folder.is_dir():
             raise UsageError(f"{_shown(folder)}: is not a folder; choose another --out")
         if not os.access(folder, os.W_OK | os.X_OK):

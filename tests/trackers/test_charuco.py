@@ -55,8 +55,10 @@ def test_charuco_defaults_are_freemocaps_board():
 def test_charuco_bad_parameters():
     with pytest.raises(TrackerError, match="unknown dictionary"):
         get_tracker("charuco", dictionary="DICT_NOPE")
-    with pytest.raises(TrackerError, match="bad parameters"):
+    with pytest.raises(TrackerError, match="no parameter 'squares'; its parameters: squares_x"):
         get_tracker("charuco", squares=3)
+    with pytest.raises(TrackerError, match="squares_x takes a whole number"):
+        get_tracker("charuco", squares_x=2.5)
 
 
 def test_worker_threads_detect_what_one_thread_does(charuco_recording, tmp_path):
