@@ -117,6 +117,10 @@ def _read(path: Path) -> dict:
         doc = yaml.safe_load(path.read_text()) or {}
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read cluster profiles ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{path}: not a text file in UTF-8; give a cluster profiles YAML file"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -671,6 +675,42 @@ def start_cluster(sizing: Sizing, dashboard_address: str = DASHBOARD_ADDRESS):
     return cluster, client
 
 
+def _identify(address: str, timeout: float) -> str | None:
+    """Ask a Dask endpoint what it is, giving up after ``timeout`` seconds in all.
+
+    ``Client`` waits without end for an endpoint that accepts the connection and
+    never answers (an HTTP server, a stopped process); this handshake does not.
+
+    Raises
+    ------
+    TimeoutError
+        If the endpoint does not answer in time.
+
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect
+
+    async def ask():
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    def run():
+        try:
+            return asyncio.run(asyncio.wait_for(ask(), timeout))
+        except TimeoutError:
+            raise TimeoutError(f"no answer in {timeout:g} s") from None
+
+    with ThreadPoolExecutor(1) as pool:  # its own event loop, whatever the caller runs
+        reply = pool.submit(run).result()
+    return reply.get("type") if isinstance(reply, dict) else None
+
+
 def connect_address(profile: dict) -> tuple[Client, str]:
     """Connect to an ``address`` profile's scheduler within its ``timeout``.
 
@@ -710,8 +750,16 @@ def connect_address(profile: dict) -> tuple[Client, str]:
         where = f"the scheduler at {address}"
     fix = "start it (dask scheduler) or fix the profile's address"
     try:
+        kind = _identify(address, timeout)
+        if kind != "Scheduler":
+            raise ConfigError(
+                f"{where_profile}: {address} answered as a Dask {kind or 'peer'}, not a "
+                f"scheduler; {fix}"
+            )
         with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
             client = Client(address, timeout=timeout)
+    except ConfigError:
+        raise
     except MemoryError:  # a non-Dask endpoint answered with bytes read as a huge frame size
         raise ConfigError(
             f"{where_profile}: {address} answered, but it is not a Dask scheduler; {fix}"

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,6 +47,7 @@ if TYPE_CHECKING:  # the datasets come in from the caller; importing xarray here
 __all__ = [
     "FORMATS",
     "MOVEMENT_FORMATS",
+    "movement_writer",
     "OWNERS",
     "check_owner",
     "export",
@@ -66,7 +68,9 @@ NATIVE_FORMATS = ("csv", "trc", "npy")
 MOVEMENT_FORMATS = ("nwb", "dlc", "sleap")
 FORMATS = NATIVE_FORMATS + MOVEMENT_FORMATS
 SUFFIX = {"csv": ".csv", "trc": ".trc", "npy": ".npy", "nwb": ".nwb", "dlc": ".h5", "sleap": ".h5"}
-MOVEMENT_INSTALL = "pip install 'mocapflow[movement]' (movement needs Python 3.12 or newer)"
+MOVEMENT_INSTALL = "pip install 'mocapflow[movement]'" + (
+    " (movement needs Python 3.12 or newer)" if sys.version_info < (3, 12) else ""
+)
 
 #: In each folder exports are written to: which store wrote each file there.
 OWNERS = ".mocapflow-exports.json"
@@ -181,7 +185,15 @@ def to_movement(ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def _movement_writer(fmt: str):
+def movement_writer(fmt: str):
+    """Return movement's writer for ``fmt`` (nwb, dlc, sleap).
+
+    Raises
+    ------
+    UsageError
+        If movement is not installed, saying how to install it.
+
+    """
     try:
         from movement.io import save_poses
     except ImportError:
@@ -205,7 +217,7 @@ def export(ds: xr.Dataset, path: str | Path, fmt: str, individual: str | None = 
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     if fmt in MOVEMENT_FORMATS:
-        _movement_writer(fmt)(to_movement(ds), path)
+        movement_writer(fmt)(to_movement(ds), path)
         return Path(path)
     return {"csv": to_csv, "trc": to_trc, "npy": to_npy}[fmt](ds, path, individual)
 
@@ -267,12 +279,14 @@ def check_owner(path: str | Path, store: str | Path, known: set[str] = frozenset
 
     """
     path = Path(path)
+    fix = "export into another folder with --out-dir, or move the file away yourself"
+    if path.is_symlink():
+        raise StoreError(f"{path}: is a link (to {os.readlink(path)}), not followed; {fix}")
     if not path.exists():
         return
     owner = _owners(path.parent).get(path.name, {}).get("store")
     if owner == _store_id(store) or (owner is None and str(path.resolve()) in known):
         return
-    fix = "export into another folder with --out-dir, or move the file away yourself"
     if owner is not None:
         raise StoreError(
             f"{path}: written by the export of another store, {owner}, and not overwritten; {fix}"

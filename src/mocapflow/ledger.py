@@ -404,7 +404,7 @@ def check_whole(path: str | Path, what: str) -> None:
         command = "triangulate" if what == POINTS3D else "filter"
         raise StoreError(
             f"{path}: {what} is {problems[0].what}, so it holds no results; "
-            f"rerun mocapflow {command} {path}"
+            f"rerun mocapflow {command} {path}" + (" -c CALIBRATION" if what == POINTS3D else "")
         )
     if problems:
         more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""

@@ -24,7 +24,16 @@ from .calib import (
 )
 from .cluster import Session, Work
 from .errors import StoreError, UsageError
-from .export import NATIVE_FORMATS, SUFFIX, check_owner, export, export_path, record_owner
+from .export import (
+    MOVEMENT_FORMATS,
+    NATIVE_FORMATS,
+    SUFFIX,
+    check_owner,
+    export,
+    export_path,
+    movement_writer,
+    record_owner,
+)
 from .graph import as_recording, plan
 from .runner import RunResult, filter_store, process, triangulate_store
 from .schema import (
@@ -210,12 +219,12 @@ def export_store(
     groups = [group] if group else list(GROUPS_3D)
     found = next(g for g in groups if _store.has_group(store, g))
     if found in ledger.unfinished_groups(store):
-        command = "triangulate" if found == POINTS3D else "filter"
+        command = f"triangulate {store} -c CALIBRATION" if found == POINTS3D else f"filter {store}"
         other = [g for g in ledger.complete_groups(store) if g != found]
         alternative = f", or export {other[0]} with --group {other[0]}" if other else ""
         raise StoreError(
-            f"{store}: {found} is unfinished (a mocapflow {command} was stopped before it "
-            f"finished), so it holds no results; rerun mocapflow {command} {store}{alternative}"
+            f"{store}: {found} is unfinished (a mocapflow {command.split()[0]} was stopped "
+            f"before it finished), so it holds no results; rerun mocapflow {command}{alternative}"
         )
     ledger.check_whole(store, found)
     fresh = ledger.freshness(store)
@@ -234,6 +243,9 @@ def export_store(
         raise UsageError(
             f"--out-dir {folder}: cannot create it ({exc.strerror}); give a folder you can write"
         ) from None
+    for fmt in dict.fromkeys(formats):  # movement's formats need movement: say so first
+        if fmt in MOVEMENT_FORMATS:
+            movement_writer(fmt)
     paths = [export_path(store, found, fmt, folder) for fmt in dict.fromkeys(formats)]
     for path in paths:  # every file is checked before the first is written
         check_owner(path, store, known=set(fresh))
@@ -253,6 +265,7 @@ def _check_exportable(store: Path, group: str | None) -> None:
             "-c CALIBRATION tracks, triangulates, filters and exports (mocapflow process "
             "RECORDING tracks only)"
         )
+    ledger.check_layout(store)
     if not ledger.is_ours(store):
         raise StoreError(f"{store}: not a mocapflow store; give the store mocapflow process wrote")
     present = [g for g in GROUPS_3D if _store.has_group(store, g)]

@@ -173,7 +173,7 @@ def find_videos(path: str | Path) -> list[Path]:
             name = os.fsencode(p.name if p is not folder else p.absolute())
             raise RecordingError(
                 f"{where}: the name {name!r} is not valid UTF-8, which the store's text "
-                "cannot hold; rename it (e.g. mv -- OLD cam1.mp4) and rerun"
+                "cannot hold; rename it to a name in UTF-8 (mv -- OLD NEW) and rerun"
             ) from None
     if not videos:
         exts = " ".join(sorted(VIDEO_EXTENSIONS))

@@ -10,6 +10,7 @@ stability.
 from __future__ import annotations
 
 import html
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,8 @@ def _binned(values: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.ndarra
     """Means over at most :data:`BINS` equal bins of frames."""
     edges = np.linspace(0, len(values), min(BINS, len(values)) + 1).astype(int)
     centres = np.array([time[a:b].mean() for a, b in zip(edges[:-1], edges[1:], strict=True)])
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN bin is NaN, as meant
         means = np.array(
             [
                 np.nanmean(values[a:b]) if b > a else np.nan

@@ -393,7 +393,11 @@ def check_outputs(*paths: Path) -> None:
                 )
         if path.is_symlink():
             target = os.readlink(path)
-            state = "which does not exist" if not path.exists() else "a link"
+            state = (
+                "which does not exist"
+                if not path.exists()
+                else ("a folder" if path.is_dir() else "a file")
+            )
             raise UsageError(
                 f"{_shown(path)}: is a link to {_shown(target)}, {state}; give the store's "
                 "real path as --out (mocapflow does not write through links)"
@@ -480,13 +484,15 @@ def _write_group(
     and a digest of every chunk (see :func:`mocapflow.ledger.verify`).
     """
     session.check_reachable()
-    source = ledger.source_of(store, group)
-    ledger.forget_group(store, group)  # until its record is written, the group is unfinished
-    delayed = _store.write_group(lazy, store, group)
-    session.work = Work(n_tasks, 0)
-    with _fatal_as_one_line(Path(store)), session:
-        _watch(session.client, session.client.compute(delayed), group, on_event)
-        ledger.record_group(store, group, source)
+    # One writer at a time: another triangulate, filter or process on the store says busy.
+    with _fatal_as_one_line(Path(store)), store_lock(store):
+        source = ledger.source_of(store, group)
+        ledger.forget_group(store, group)  # until its record is written, it is unfinished
+        delayed = _store.write_group(lazy, store, group)
+        session.work = Work(n_tasks, 0)
+        with session:
+            _watch(session.client, session.client.compute(delayed), group, on_event)
+            ledger.record_group(store, group, source)
     if run_report_path(Path(store)).exists():  # keep the run report up to date
         write_run_report(store)
     return _store.open_group(store, group)

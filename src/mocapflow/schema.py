@@ -120,7 +120,7 @@ class TriangulationSettings:
                 f"--min-confidence {self.min_confidence:g}: a confidence is between 0 and 1; "
                 "the default is 0.5"
             )
-        if self.max_error is not None and self.max_error <= 0:
+        if self.max_error is not None and not 0 < self.max_error < float("inf"):
             raise UsageError(
                 f"--max-error must be a positive number of pixels, got {self.max_error}"
             )

@@ -427,8 +427,15 @@ def synthesize(
     per_camera = [int(frames)] * cameras if np.isscalar(frames) else [int(f) for f in frames]
     if len(per_camera) != cameras:
         raise UsageError(f"frames: {len(per_camera)} counts given for {cameras} cameras")
-    if cameras < 1 or min(per_camera) < 1 or fps <= 0 or min(size) < 16:
+    if cameras < 1 or min(per_camera) < 1 or not fps > 0 or min(size) < 16:
         raise UsageError("cameras and frames must be positive, fps > 0, size at least 16x16")
+    if not np.isfinite(fps) or fps > 1000:
+        raise UsageError(f"--fps {fps}: give a frame rate from above 0 to 1000, e.g. 30")
+    if size[0] % 2 or size[1] % 2:
+        raise UsageError(
+            f"--size {size[0]}x{size[1]}: width and height must be even (the video encoders "
+            f"need it); e.g. {size[0] + size[0] % 2}x{size[1] + size[1] % 2}"
+        )
     if max(size) > MAX_SIDE:
         raise UsageError(
             f"--size {size[0]}x{size[1]}: at most {MAX_SIDE} pixels a side (8K); choose a "

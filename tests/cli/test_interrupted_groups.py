@@ -81,6 +81,7 @@ def test_killed_first_triangulate(tracked, tmp_path):
         assert proc.returncode == 2
         assert "points3d is unfinished" in one_line_error(proc)
         assert "rerun mocapflow triangulate" in one_line_error(proc)
+        assert "-c CALIBRATION" in one_line_error(proc)
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
     assert not (store / "filtered").exists()
     # The rerun mends it.
@@ -107,6 +108,13 @@ def test_killed_first_filter_does_not_export_nan(tracked, tmp_path):
     assert np.isfinite(np.load(npy)).all()
     assert run("filter", store, *THREADS).returncode == 0
     assert run("export", store, "--out-dir", tmp_path / "y").returncode == 0
+    # An export never writes through a link that sits where its file goes.
+    (tmp_path / "z").mkdir()
+    link = tmp_path / "z" / f"{store.parent.name}.filtered.csv"
+    link.symlink_to(tmp_path / "elsewhere.csv")
+    proc = run("export", store, "-f", "npy,csv", "--out-dir", tmp_path / "z")
+    assert proc.returncode == 2 and "is a link" in one_line_error(proc)
+    assert not (tmp_path / "elsewhere.csv").exists() and not list((tmp_path / "z").glob("*.npy"))
 
 
 def test_export_of_all_nan_points_is_an_error(tracked, tmp_path):

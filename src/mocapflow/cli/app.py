@@ -9,6 +9,7 @@ reported as one, in one line (``--debug`` shows the traceback).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -151,6 +152,18 @@ def errors():
             raise
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
+    except OSError as exc:
+        if STATE["debug"] or exc.errno not in _FILE_ERRORS:
+            if STATE["debug"]:
+                raise
+            _bug(exc)
+        what = exc.filename if exc.filename is not None else "a file"
+        err.print(
+            f"[bold red]error:[/] {escape(_shown(what))}: {escape(exc.strerror or str(exc))}; "
+            f"{_FILE_ERRORS[exc.errno]}",
+            highlight=False,
+        )
+        raise typer.Exit(2) from None
     except KeyboardInterrupt as exc:
         what, code = ("terminated", 143) if isinstance(exc, _Terminated) else ("interrupted", 130)
         err.print(f"{what}; rerun the same command to resume", highlight=False)
@@ -158,9 +171,32 @@ def errors():
     except Exception as exc:
         if STATE["debug"]:
             raise
-        err.print(
-            f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))} "
-            "(a bug in mocapflow; rerun with --debug for the traceback, and report it)",
-            highlight=False,
-        )
-        raise typer.Exit(3) from None
+        _bug(exc)
+
+
+#: File-system errors that are the user's to mend (the path, its permissions, the disk), and how.
+_FILE_ERRORS = {
+    errno.EACCES: "choose another path, or give yourself permission there",
+    errno.EPERM: "choose another path, or give yourself permission there",
+    errno.ENAMETOOLONG: "choose a shorter path",
+    errno.EROFS: "the file system is read-only; choose another path",
+    errno.ENOSPC: "the disk is full; make room and rerun",
+    errno.EDQUOT: "your disk quota is used up; make room and rerun",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; fix the path",
+    errno.EISDIR: "it is a folder; give a file name",
+    errno.ELOOP: "the path loops through links; fix the path",
+}
+
+
+def _shown(path) -> str:
+    text = os.fsdecode(path) if isinstance(path, bytes) else str(path)
+    return text if len(text) <= 160 else f"{text[:60]}...{text[-80:]}"
+
+
+def _bug(exc: BaseException):
+    err.print(
+        f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc)[:2000])} "
+        "(a bug in mocapflow; rerun with --debug for the traceback, and report it)",
+        highlight=False,
+    )
+    raise typer.Exit(3) from None

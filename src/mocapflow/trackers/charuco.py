@@ -89,6 +89,15 @@ class Charuco:
             raise ValueError("charuco: marker_ratio must be between 0 and 1")
         if not self.square_length > 0:
             raise ValueError(f"charuco: square_length={self.square_length} must be above 0")
+        if hasattr(cv2.aruco, str(self.dictionary)):
+            dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, self.dictionary))
+            markers = self.squares_x * self.squares_y // 2
+            if markers > dictionary.bytesList.shape[0]:
+                raise ValueError(
+                    f"charuco: a {self.squares_x}x{self.squares_y} board needs {markers} markers, "
+                    f"more than the {dictionary.bytesList.shape[0]} of {self.dictionary}; check "
+                    "squares_x and squares_y, or choose a larger dictionary"
+                )
         make_board(*self._board_params())
 
     def _board_params(self) -> tuple:

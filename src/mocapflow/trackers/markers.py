@@ -46,6 +46,10 @@ def _hue_distance(h: np.ndarray, target) -> np.ndarray:
     return np.minimum(d, 180.0 - d)
 
 
+#: Most markers one tracker tells apart: their hues are 180 / n of OpenCV's hue steps apart.
+MAX_MARKERS = 60
+
+
 @dataclass(frozen=True)
 class Markers:
     """Find coloured markers and report their sub-pixel centres.
@@ -72,8 +76,11 @@ class Markers:
     batch_frames: ClassVar[int] = 1
 
     def __post_init__(self) -> None:
-        if self.n_markers < 1:
-            raise ValueError("markers: n_markers must be at least 1")
+        if not 1 <= self.n_markers <= MAX_MARKERS:
+            raise ValueError(
+                f"markers: n_markers={self.n_markers} must be from 1 to {MAX_MARKERS} (hues "
+                "closer than that cannot be told apart)"
+            )
         if not 0 <= self.min_chroma <= 255:
             raise ValueError(
                 f"markers: min_chroma={self.min_chroma} is outside 0-255 (a pixel's chroma); "
