@@ -21,6 +21,7 @@ written in pure Python would not.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import inspect
@@ -30,6 +31,7 @@ import os
 import signal
 import socket
 import threading
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -614,6 +616,18 @@ def bound_link(link: str, host: str, scheduler_address: str) -> str:
     return parts._replace(netloc=f"{name}:{parts.port}").geturl()
 
 
+@contextlib.contextmanager
+def _port_taken_quietly():
+    """Drop distributed's four-line warning that the dashboard's port is taken.
+
+    The dashboard then listens on a free port, and the address it bound is what
+    the command prints.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+        yield
+
+
 def start_cluster(sizing: Sizing, dashboard_address: str = DASHBOARD_ADDRESS):
     """Start a LocalCluster on loopback as sized, and a Client for it.
 
@@ -638,14 +652,15 @@ def start_cluster(sizing: Sizing, dashboard_address: str = DASHBOARD_ADDRESS):
         # network listener (the scheduler talks to its worker in memory). They get
         # the worker processes' glibc settings, which those get from pre-spawn below.
         malloc_like_workers()
-        cluster = LocalCluster(
-            n_workers=1,
-            threads_per_worker=sizing.threads_per_worker,
-            processes=False,
-            memory_limit=sizing.memory_limit,
-            dashboard_address=f"{host}:{port}",
-            worker_dashboard_address=f"{host}:0",  # its metrics page, on the same host
-        )
+        with _port_taken_quietly():
+            cluster = LocalCluster(
+                n_workers=1,
+                threads_per_worker=sizing.threads_per_worker,
+                processes=False,
+                memory_limit=sizing.memory_limit,
+                dashboard_address=f"{host}:{port}",
+                worker_dashboard_address=f"{host}:0",  # its metrics page, on the same host
+            )
         client = Client(cluster)
         client.register_plugin(WorkerSetup(), name="mocapflow-worker-setup")
         link = bound_link(client.dashboard_link, host, cluster.scheduler_address)
@@ -659,7 +674,7 @@ def start_cluster(sizing: Sizing, dashboard_address: str = DASHBOARD_ADDRESS):
         "distributed.nanny.pre-spawn-environ": pre_spawn,
         "distributed.worker.preload": preload,
     }
-    with dask.config.set(settings):
+    with dask.config.set(settings), _port_taken_quietly():
         cluster = LocalCluster(
             n_workers=sizing.workers,
             threads_per_worker=1,

@@ -424,3 +424,16 @@ def test_triangulate_is_refused_while_process_writes(rec, markers_recording, tmp
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_taken_dashboard_port_is_one_fact_not_a_warning(rec, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run("process", rec, "-t", "framestats", "--out", tmp_path / "s.zarr",
+                   "--dashboard", f"127.0.0.1:{port}", "--cluster", "threads", *FAST)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "already in use" not in proc.stderr
+    output = proc.stdout + proc.stderr
+    assert "dashboard: http://127.0.0.1:" in output and f":{port}/" not in output
