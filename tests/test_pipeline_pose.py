@@ -113,3 +113,47 @@ def test_worker_threads_give_the_same_landmarks(run, tmp_path):
     want = xr.open_zarr(store, consolidated=False)
     for name in ("position", "confidence", "decoded"):
         np.testing.assert_array_equal(ours[name].values, want[name].values, err_msg=name)
+
+
+PLUGIN = """
+import json
+
+from mocapflow.export import ExportFormat
+
+
+def write(ds, path, individual=None):
+    pos = ds.position.isel(individual=0).transpose("time", "keypoint", "space").values
+    with open(path, "w") as fh:
+        json.dump({"keypoints": [str(k) for k in ds.keypoint.values], "frames": len(pos)}, fh)
+
+
+FMT = ExportFormat("json", ".json", write)
+"""
+
+
+def test_an_export_format_registered_by_a_package(run, tmp_path):
+    """A package adds a format through the ``mocapflow.exports`` entry points: -f lists it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "myfmt.py").write_text(PLUGIN)
+    info = tmp_path / "myfmt-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: myfmt\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[mocapflow.exports]\njson = myfmt:FMT\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    exe = str(Path(sys.executable).with_name("mocapflow"))
+    store = run[0]
+    proc = subprocess.run(
+        [exe, "export", str(store), "-f", "json,npy", "--out-dir", str(tmp_path / "out")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    written = json.loads((tmp_path / "out" / "pose.filtered.json").read_text())
+    assert written == {"keypoints": list(BODY), "frames": 100}
+    assert (tmp_path / "out" / "pose.filtered.npy").is_file()
+    bad = subprocess.run([exe, "export", str(store), "-f", "xls"], capture_output=True,
+                         text=True, env=env, timeout=120)  # fmt: skip
+    assert bad.returncode == 2 and "json" in bad.stderr and "choose from" in bad.stderr

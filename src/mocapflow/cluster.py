@@ -11,8 +11,8 @@ quota), what the memory budget allows for one worker's estimated footprint, and
 the number of tasks, so the number of processes never grows with the number of
 videos. A local profile with ``processes: false`` runs the same number of
 worker threads inside the command's own process instead: no worker processes
-to start (the cluster is up in about 0.5 s instead of 1 s on 2 cores) and one
-copy of Python, Dask and the tracker's libraries (about half the memory), at the cost of
+to start (a quicker start-up) and one copy of Python, Dask and the tracker's
+libraries (less memory; docs/performance.md has the figures), at the cost of
 isolation: a tracker that crashes the interpreter ends the run (rerun it to
 resume), where a worker process would just be replaced. Decoding, OpenCV and
 MediaPipe release the GIL, so the threads share the cores well; a tracker

@@ -28,11 +28,15 @@ while a store's own exports are rewritten (:func:`check_owner`,
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,7 +49,13 @@ if TYPE_CHECKING:  # the datasets come in from the caller; importing xarray here
     import xarray as xr  # slow down every command (and every spawned worker) that lists FORMATS
 
 __all__ = [
+    "BUILTIN",
+    "ENTRY_POINT_GROUP",
+    "ExportFormat",
     "FORMATS",
+    "NATIVE_FORMATS",
+    "formats",
+    "get_format",
     "MOVEMENT_FORMATS",
     "movement_writer",
     "OWNERS",
@@ -62,12 +72,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Formats written by mocapflow itself, in the order ``export`` writes them by default.
-NATIVE_FORMATS = ("csv", "trc", "npy")
-#: Formats written through movement (``pip install 'mocapflow[movement]'``).
-MOVEMENT_FORMATS = ("nwb", "dlc", "sleap")
-FORMATS = NATIVE_FORMATS + MOVEMENT_FORMATS
-SUFFIX = {"csv": ".csv", "trc": ".trc", "npy": ".npy", "nwb": ".nwb", "dlc": ".h5", "sleap": ".h5"}
+#: Entry-point group under which packages register formats of their own (an ExportFormat).
+ENTRY_POINT_GROUP = "mocapflow.exports"
 MOVEMENT_INSTALL = "pip install 'mocapflow[movement]'" + (
     " (movement needs Python 3.12 or newer)" if sys.version_info < (3, 12) else ""
 )
@@ -212,14 +218,128 @@ def movement_writer(fmt: str):
     return save_poses.to_sleap_analysis_file
 
 
-def export(ds: xr.Dataset, path: str | Path, fmt: str, individual: str | None = None) -> Path:
-    """Write ``ds`` (a 3-D group) to ``path`` in ``fmt`` (one of :data:`FORMATS`)."""
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
-    if fmt in MOVEMENT_FORMATS:
+@dataclass(frozen=True)
+class ExportFormat:
+    """One export format: how its files are named and written.
+
+    Attributes
+    ----------
+    name : str
+        What ``-f`` calls it.
+    suffix : str
+        What ends its files' names (``.trc``, ``.dlc.h5``).
+    write : callable
+        ``write(ds, path, individual)``: writes a 3-D group to ``path``.
+    default : bool
+        Written by ``export`` when no format is asked for.
+    needs : str, optional
+        A module the writer imports; its absence is said before any file is written.
+    install : str, optional
+        How to install ``needs``.
+
+    """
+
+    name: str
+    suffix: str
+    write: Callable[..., object]
+    default: bool = False
+    needs: str | None = None
+    install: str | None = None
+
+    def check(self) -> None:
+        """Refuse, in one line, a format whose writer's module is not installed.
+
+        Raises
+        ------
+        UsageError
+            Saying what to install.
+
+        """
+        if self.needs and importlib.util.find_spec(self.needs) is None:
+            raise UsageError(
+                f"the {self.name} export is written by {self.needs}: "
+                f"{self.install or f'pip install {self.needs}'}"
+            )
+
+
+def _via_movement(fmt: str) -> Callable[..., None]:
+    def write(ds: xr.Dataset, path, individual: str | None = None) -> None:
         movement_writer(fmt)(to_movement(ds), path)
-        return Path(path)
-    return {"csv": to_csv, "trc": to_trc, "npy": to_npy}[fmt](ds, path, individual)
+
+    return write
+
+
+def _movement_format(name: str, suffix: str) -> ExportFormat:
+    write = _via_movement(name)
+    return ExportFormat(name, suffix, write, needs="movement", install=MOVEMENT_INSTALL)
+
+
+#: The built-in formats, in the order ``export`` writes the default ones.
+BUILTIN = {
+    f.name: f
+    for f in (
+        ExportFormat("csv", ".csv", to_csv, default=True),
+        ExportFormat("trc", ".trc", to_trc, default=True),
+        ExportFormat("npy", ".npy", to_npy, default=True),
+        _movement_format("nwb", ".nwb"),
+        _movement_format("dlc", ".dlc.h5"),
+        _movement_format("sleap", ".sleap.h5"),
+    )
+}
+#: Formats written by mocapflow itself, in the order ``export`` writes them by default.
+NATIVE_FORMATS = tuple(name for name, f in BUILTIN.items() if f.default)
+#: Formats written through movement (``pip install 'mocapflow[movement]'``).
+MOVEMENT_FORMATS = tuple(name for name, f in BUILTIN.items() if f.needs == "movement")
+#: The built-in format names (:func:`formats` adds the registered ones).
+FORMATS = tuple(BUILTIN)
+
+
+def formats() -> dict[str, ExportFormat]:
+    """Return every export format: the built-in ones, then those registered as entry points.
+
+    Raises
+    ------
+    UsageError
+        If a registered entry point does not load to an :class:`ExportFormat`.
+
+    """
+    out = dict(BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            fmt = ep.load()
+        except Exception as exc:
+            raise UsageError(
+                f"export format {ep.name!r} ({ep.value}) failed to load: "
+                f"{type(exc).__name__}: {exc}; fix or uninstall its package"
+            ) from None
+        if not isinstance(fmt, ExportFormat):
+            raise UsageError(
+                f"export format {ep.name!r} ({ep.value}) is a {type(fmt).__name__}, not a "
+                "mocapflow.export.ExportFormat; fix its package"
+            )
+        out.setdefault(ep.name, fmt)
+    return out
+
+
+def get_format(name: str) -> ExportFormat:
+    """Return one export format by name.
+
+    Raises
+    ------
+    UsageError
+        If there is no such format; the message lists those there are.
+
+    """
+    known = formats()
+    if name not in known:
+        raise UsageError(f"unknown format {name!r}; choose from {', '.join(known)}")
+    return known[name]
+
+
+def export(ds: xr.Dataset, path: str | Path, fmt: str, individual: str | None = None) -> Path:
+    """Write ``ds`` (a 3-D group) to ``path`` in ``fmt`` (see :func:`formats`)."""
+    get_format(fmt).write(ds, path, individual)
+    return Path(path)
 
 
 def export_stem(store: str | Path) -> str:
@@ -242,8 +362,7 @@ def export_path(store: str | Path, group: str, fmt: str, folder: str | Path) -> 
 
     The two HDF5 formats keep the format in the name (``.dlc.h5``, ``.sleap.h5``).
     """
-    name = f"{export_stem(store)}.{group}" + (f".{fmt}" if SUFFIX[fmt] == ".h5" else "")
-    return Path(folder) / (name + SUFFIX[fmt])
+    return Path(folder) / f"{export_stem(store)}.{group}{get_format(fmt).suffix}"
 
 
 def _owners(folder: Path) -> dict:

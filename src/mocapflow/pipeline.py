@@ -25,13 +25,11 @@ from .calib import (
 from .cluster import Session, Work
 from .errors import StoreError, UsageError
 from .export import (
-    MOVEMENT_FORMATS,
     NATIVE_FORMATS,
-    SUFFIX,
     check_owner,
     export,
     export_path,
-    movement_writer,
+    get_format,
     record_owner,
 )
 from .graph import as_recording, plan
@@ -208,9 +206,7 @@ def export_store(
 
     """
     store = Path(store)
-    unknown = [f for f in formats if f not in SUFFIX]
-    if unknown:
-        raise UsageError(f"unknown format {unknown[0]!r}; choose from {', '.join(SUFFIX)}")
+    chosen = [get_format(f) for f in dict.fromkeys(formats)]  # an unknown name: one line
     if group is not None and group not in GROUPS_3D:
         raise UsageError(f"--group {group!r}: choose {' or '.join(GROUPS_3D)}")
     if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
@@ -243,9 +239,8 @@ def export_store(
         raise UsageError(
             f"--out-dir {folder}: cannot create it ({exc.strerror}); give a folder you can write"
         ) from None
-    for fmt in dict.fromkeys(formats):  # movement's formats need movement: say so first
-        if fmt in MOVEMENT_FORMATS:
-            movement_writer(fmt)
+    for fmt in chosen:  # a writer's missing module is said before any file is written
+        fmt.check()
     paths = [export_path(store, found, fmt, folder) for fmt in dict.fromkeys(formats)]
     for path in paths:  # every file is checked before the first is written
         check_owner(path, store, known=set(fresh))

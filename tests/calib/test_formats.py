@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -124,3 +126,43 @@ def test_the_real_sample_fits_its_videos(qca, pose2sim):
     sizes = {p.stem: (probe(p).width, probe(p).height) for p in pose2sim.glob("*.mp4")}
     assert sizes["cam01"] == (1080, 1920)
     assert fit_to_videos(qca[0], sizes, "Calib.qca.txt") == (qca[0], [])
+
+
+def test_a_calibration_format_registered_by_a_package(tmp_path):
+    """A package adds a format through the ``mocapflow.calibrations`` entry points; it is
+    tried before the built-in ones, which still read what it does not claim."""
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "mycal.py").write_text(
+        textwrap.dedent("""
+        import json
+        import numpy as np
+        from mocapflow.calib import CalibrationFormat, Camera
+
+        def read(path):
+            doc = json.loads(path.read_text())
+            cams = {n: Camera(n, tuple(c["size"]), np.array(c["K"], float), np.zeros(5),
+                              np.zeros(3), np.zeros(3)) for n, c in doc.items()}
+            return cams, {"source": "mycal"}
+
+        FMT = CalibrationFormat("mycal", lambda p: p.suffix == ".mycal", read)
+    """)
+    )
+    info = tmp_path / "mycal-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mycal\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[mocapflow.calibrations]\nmycal = mycal:FMT\n")
+    K = [[800, 0, 320], [0, 800, 240], [0, 0, 1]]
+    (tmp_path / "rig.mycal").write_text(json.dumps({"cam1": {"K": K, "size": [640, 480]}}))
+    code = (
+        "import sys; from mocapflow.calib import read_calibration, calibration_formats;"
+        f"cams, meta = read_calibration({str(tmp_path / 'rig.mycal')!r});"
+        "print(list(cams), cams['cam1'].size, meta['source'], list(calibration_formats()))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)}, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["['cam1']", "(640,", "480)", "mycal",
+                                   "['mycal',", "'qualisys',", "'anipose']"]  # fmt: skip

@@ -9,6 +9,9 @@ matched to views by ``name``, never by position.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import cv2
@@ -19,7 +22,12 @@ from ..errors import CalibrationError
 from .camera import Camera
 
 __all__ = [
+    "BUILTIN",
+    "ENTRY_POINT_GROUP",
     "SIZE_SLACK",
+    "CalibrationFormat",
+    "calibration_formats",
+    "format_of",
     "check_camera",
     "fit_to_videos",
     "read_calibration",
@@ -240,9 +248,18 @@ def read_calibration(path: str | Path) -> tuple[dict[str, Camera], dict]:
     """
     path = Path(path)
     if not path.is_file():
-        raise CalibrationError(f"{path}: calibration file not found; pass an existing .toml")
-    if path.name.lower().endswith(".qca.txt"):
-        return read_qca(path), {"source": "qualisys", "file": str(path)}
+        raise CalibrationError(
+            f"{path}: calibration file not found; pass an existing calibration (an anipose "
+            "or FreeMoCap .toml, or a Qualisys .qca.txt)"
+        )
+    return format_of(path).read(path)
+
+
+def _read_qualisys(path: Path) -> tuple[dict[str, Camera], dict]:
+    return read_qca(path), {"source": "qualisys", "file": str(path)}
+
+
+def _read_anipose(path: Path) -> tuple[dict[str, Camera], dict]:
     try:
         cameras, meta = read_toml(path)
     except CalibrationError:
@@ -254,6 +271,80 @@ def read_calibration(path: str | Path) -> tuple[dict[str, Camera], dict]:
     for cam in cameras.values():
         check_camera(cam, path)
     return cameras, meta
+
+
+@dataclass(frozen=True)
+class CalibrationFormat:
+    """One kind of calibration file: how to recognise it, read it and (maybe) write it.
+
+    Attributes
+    ----------
+    name : str
+        The format's name.
+    matches : callable
+        ``matches(path) -> bool``: whether a file is of this format (its name,
+        or a look inside it).
+    read : callable
+        ``read(path) -> (cameras by name, metadata)``; raises
+        :class:`~mocapflow.errors.CalibrationError` naming the file.
+    write : callable, optional
+        ``write(path, cameras, metadata)``, for formats mocapflow writes.
+
+    """
+
+    name: str
+    matches: Callable[[Path], bool]
+    read: Callable[[Path], tuple[dict[str, Camera], dict]]
+    write: Callable[..., Path] | None = None
+
+
+#: The built-in formats, tried in this order; the anipose TOML takes any other file.
+BUILTIN = {
+    f.name: f
+    for f in (
+        CalibrationFormat(
+            "qualisys", lambda p: p.name.lower().endswith(".qca.txt"), _read_qualisys
+        ),
+        CalibrationFormat("anipose", lambda p: True, _read_anipose, write_toml),
+    )
+}
+#: Entry-point group under which packages register formats of their own (a CalibrationFormat).
+ENTRY_POINT_GROUP = "mocapflow.calibrations"
+
+
+def calibration_formats() -> dict[str, CalibrationFormat]:
+    """Return every calibration format: the registered ones first, then the built-in ones.
+
+    Raises
+    ------
+    CalibrationError
+        If a registered entry point does not load to a :class:`CalibrationFormat`.
+
+    """
+    out: dict[str, CalibrationFormat] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            fmt = ep.load()
+        except Exception as exc:
+            raise CalibrationError(
+                f"calibration format {ep.name!r} ({ep.value}) failed to load: "
+                f"{type(exc).__name__}: {exc}; fix or uninstall its package"
+            ) from None
+        if not isinstance(fmt, CalibrationFormat):
+            raise CalibrationError(
+                f"calibration format {ep.name!r} ({ep.value}) is a {type(fmt).__name__}, not a "
+                "mocapflow.calib.formats.CalibrationFormat; fix its package"
+            )
+        out.setdefault(ep.name, fmt)
+    for name, fmt in BUILTIN.items():
+        out.setdefault(name, fmt)
+    return out
+
+
+def format_of(path: str | Path) -> CalibrationFormat:
+    """Return the format a calibration file is read as: the first whose ``matches`` says so."""
+    path = Path(path)
+    return next(f for f in calibration_formats().values() if f.matches(path))
 
 
 def fit_to_videos(

@@ -2,7 +2,7 @@
 
 ``app``          the Typer app, global options, logging and error handling
 ``options``      every shared option, declared once with its default
-``render``       the progress bar and the tables
+``console``      what the terminal shows: the progress bar and the tables
 ``tracking``     process, batch, info, synth, cluster show, demo
 ``reconstruct``  calibrate, triangulate, filter, export, run
 """

@@ -132,10 +132,13 @@ def params(pairs: list[str] | None, option: str = "--param") -> dict:
 
 def formats(text: str) -> tuple[str, ...]:
     """Parse ``csv,trc`` (repeats and spaces allowed) into known formats."""
+    from ..export import formats as known_formats
+
     names = tuple(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
-    unknown = [f for f in names if f not in FORMATS]
+    known = known_formats()
+    unknown = [f for f in names if f not in known]
     if unknown or not names:
-        raise UsageError(f"--format {text!r}: choose from {', '.join(FORMATS)} (comma-separated)")
+        raise UsageError(f"--format {text!r}: choose from {', '.join(known)} (comma-separated)")
     return names
 
 

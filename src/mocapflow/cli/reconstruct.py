@@ -10,8 +10,8 @@ import typer
 from ..schema import DEFAULT_CHUNK_FRAMES, DEFAULT_TRACKER, FILTERED, POINTS3D
 from . import options as opt
 from .app import app, errors, out
+from .console import print_calibration, print_result, print_summary, tracking_progress
 from .options import ALL_FORMATS, FILTER, TRIANGULATION
-from .render import print_calibration, print_result, print_summary, tracking_progress
 
 Store = Annotated[Path, typer.Argument(help="A store written by mocapflow process.")]
 Calibration = Annotated[

@@ -12,7 +12,7 @@ from rich.markup import escape
 from ..schema import DASHBOARD_ADDRESS, DEFAULT_CHUNK_FRAMES, DEFAULT_TRACKER, FILTERED, POINTS3D
 from . import options as opt
 from .app import app, err, errors, out
-from .render import print_info, print_result, print_summary, tracking_progress
+from .console import print_info, print_result, print_summary, tracking_progress
 
 Recording = Annotated[
     Path, typer.Argument(help="Recording folder (videos, or synchronized_videos/).")
@@ -104,7 +104,7 @@ def info_cmd(store: Annotated[Path, typer.Argument(help="A mocapflow Zarr store.
 def verify_cmd(store: Annotated[Path, typer.Argument(help="A mocapflow Zarr store.")]) -> None:
     """Check every chunk and group of a store against its ledger; name what is damaged."""
     from ..ledger import verify
-    from .render import print_problems
+    from .console import print_problems
 
     with errors():
         problems = verify(store)
@@ -250,7 +250,7 @@ def demo_cmd(
 
 def _print_part(part) -> None:
     """Print a pipeline run and what a mocap user checks first."""
-    from .render import print_calibration
+    from .console import print_calibration
 
     result = part.result
     if result.calibration_fit is not None:

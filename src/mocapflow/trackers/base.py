@@ -84,8 +84,8 @@ class Tracker(Protocol):
         Frames per call (default :data:`~mocapflow.schema.BATCH_FRAMES`). A
         tracker that works frame by frame declares 1 and gets each decoded
         frame as it is (a read-only ``(1, ...)`` view), with no copy into a
-        batch buffer: the copy cost about 14 % of a cheap tracker's time per
-        frame (framestats, 960x540).
+        batch buffer (for a cheap tracker the copy is a large share of the
+        time per frame).
     """
 
     name: str
