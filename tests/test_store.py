@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from mocapflow import schema, store
+from mocapflow import graph, schema, store
 from mocapflow.errors import StoreError
 from mocapflow.recording import open_recording
 from mocapflow.trackers import get_tracker
@@ -51,7 +51,7 @@ def test_template_equals_xarrays_own_file_by_file(markers_recording, tmp_path, n
     rec, trk = open_recording(markers_recording), get_tracker(name)
     ours, theirs = tmp_path / "ours.zarr", tmp_path / "xarray.zarr"
     store.create(ours, schema.tracks_layout(rec, trk, 10), {"tracker": name})
-    ds = schema.tracks_template(rec, trk, 10)
+    ds = graph.tracks_template(rec, trk, 10)
     ds.attrs.update(tracker=name, mocapflow_format=schema.FORMAT)
     ds.attrs.update(completed=False, template_complete=False)
     zarr.open_group(str(theirs), mode="w-", zarr_format=3, attributes=dict(ds.attrs))

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 # dask.array and xarray load only where a lazy array or Dataset is built: write_tasks
 # needs neither, so importing the runner does not load them (the store's template does).
 
-__all__ = ["plan", "points3d", "smoothed", "task_key", "track", "write_tasks"]
+__all__ = ["plan", "points3d", "smoothed", "task_key", "track", "tracks_template", "write_tasks"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,30 @@ def _common_chunks(specs: list[ChunkSpec], n_time: int) -> tuple[int, ...]:
 
 def _pick(result: dict, name: str) -> np.ndarray:
     return result["decoded"] if name == DECODED else result["arrays"][name]
+
+
+def tracks_template(recording, tracker, time_chunk: int) -> xr.Dataset:
+    """Build the lazy (Dask-backed, never computed) 2-D dataset of a store's layout.
+
+    Takes the parameters of :func:`mocapflow.schema.tracks_layout`, and raises as it does.
+
+    Returns
+    -------
+    xarray.Dataset
+        Data variables full of their fill values, chunked ``(1, time_chunk, ...)``.
+
+    """
+    import dask.array as da
+    import xarray as xr
+
+    layout = schema.tracks_layout(recording, tracker, time_chunk)
+    data_vars = {
+        name: (v.dims, da.full(v.shape, v.fill, dtype=v.dtype, chunks=v.chunks), dict(v.attrs))
+        for name, v in layout.items()
+        if not v.is_coord
+    }
+    coords = {name: (v.dims, v.values) for name, v in layout.items() if v.is_coord}
+    return xr.Dataset(data_vars, coords=coords)
 
 
 def track(
@@ -106,7 +130,7 @@ def track(
     trk = get_tracker(tracker, **(tracker_params or {}))
     rec = as_recording(recording)
     specs = plan_chunks(rec, chunk_frames, warmup_of(trk))
-    ds = schema.tracks_template(rec, trk, schema.time_chunk_for(chunk_frames))
+    ds = tracks_template(rec, trk, schema.time_chunk_for(chunk_frames))
     common = _common_chunks(specs, rec.n_frames)
     by_view: dict[int, list[ChunkSpec]] = {}
     for s in specs:

@@ -15,9 +15,10 @@ dimension; the 3-D groups hold movement's 3-D schema::
     STORE/filtered/             the same, gap-filled and low-passed
     STORE/_mocapflow/           the ledger (see ledger.py)
 
-Every dataset is declared here, by :func:`tracks_layout` (and its lazy
-:func:`tracks_template`) and :func:`points3d`, so names, dimensions and
-attributes cannot drift between the writers.
+Every dataset is declared here, by :func:`tracks_layout` (which
+:func:`mocapflow.graph.tracks_template` makes lazy) and :func:`points3d`, so
+names, dimensions and attributes cannot drift between the writers. This module
+imports no Dask.
 """
 
 from __future__ import annotations
@@ -60,7 +61,6 @@ __all__ = [
     "time_coords",
     "tracking_attrs",
     "tracks_layout",
-    "tracks_template",
 ]
 
 #: A recording's store, inside the recording folder, unless ``--out`` says otherwise.
@@ -309,7 +309,7 @@ def tracks_layout(recording, tracker, time_chunk: int) -> dict[str, Variable]:
     """Declare every array of a 2-D store: the tracker's outputs, ``decoded``, the coordinates.
 
     :func:`mocapflow.store.create` writes it straight through Zarr, and
-    :func:`tracks_template` turns it into the lazy xarray dataset, so the two
+    :func:`mocapflow.graph.tracks_template` turns it into the lazy xarray dataset, so the two
     cannot drift.
 
     Parameters
@@ -415,30 +415,6 @@ def _coord(dims: tuple[str, ...], values: np.ndarray) -> Variable:
     kind = values.dtype.kind
     fill = {"O": "", "f": np.nan, "b": False}.get(kind, 0)
     return Variable(dims, values.shape, str(values.dtype), fill, {}, values=values)
-
-
-def tracks_template(recording, tracker, time_chunk: int) -> xr.Dataset:
-    """Build the lazy (Dask-backed, never computed) 2-D dataset of :func:`tracks_layout`.
-
-    Takes the parameters of :func:`tracks_layout`, and raises as it does.
-
-    Returns
-    -------
-    xarray.Dataset
-        Data variables full of their fill values, chunked ``(1, time_chunk, ...)``.
-
-    """
-    import dask.array as da
-    import xarray as xr
-
-    layout = tracks_layout(recording, tracker, time_chunk)
-    data_vars = {
-        name: (v.dims, da.full(v.shape, v.fill, dtype=v.dtype, chunks=v.chunks), dict(v.attrs))
-        for name, v in layout.items()
-        if not v.is_coord
-    }
-    coords = {name: (v.dims, v.values) for name, v in layout.items() if v.is_coord}
-    return xr.Dataset(data_vars, coords=coords)
 
 
 def points3d(
