@@ -157,3 +157,25 @@ def test_an_export_format_registered_by_a_package(run, tmp_path):
     bad = subprocess.run([exe, "export", str(store), "-f", "xls"], capture_output=True,
                          text=True, env=env, timeout=120)  # fmt: skip
     assert bad.returncode == 2 and "json" in bad.stderr and "choose from" in bad.stderr
+
+
+def test_the_calibration_verdict_on_the_real_sample(run):
+    """The sample's own calibration draws no verdict; two cameras' names exchanged do."""
+    from dataclasses import replace
+
+    from mocapflow.quality import calibration_verdict, check_tracks
+
+    tracks = xr.open_zarr(run[0], consolidated=False)
+    cameras, _ = read_calibration(CALIBRATION)
+
+    def verdict(cams):
+        return calibration_verdict(check_tracks(tracks, cams), "s/points3d", "Calib.qca.txt", "s")
+
+    assert verdict(cameras) is None
+    swapped = {
+        **cameras,
+        "cam01": replace(cameras["cam03"], name="cam01"),
+        "cam03": replace(cameras["cam01"], name="cam03"),
+    }
+    line = verdict(swapped)
+    assert line is not None and "views cam01 and cam03 look swapped in Calib.qca.txt" in line

@@ -726,13 +726,15 @@ def _identify(address: str, timeout: float) -> str | None:
     return reply.get("type") if isinstance(reply, dict) else None
 
 
-def connect_address(profile: dict) -> tuple[Client, str]:
-    """Connect to an ``address`` profile's scheduler within its ``timeout``.
+def reach(profile: dict) -> tuple[str, str]:
+    """Check that an ``address`` profile's scheduler answers, within its ``timeout``.
+
+    One handshake asks the endpoint what it is; nothing else is opened.
 
     Returns
     -------
     tuple
-        ``(client, where)``: the client and the scheduler in words.
+        ``(address, where)``: the scheduler's address, and where it is in words.
 
     Raises
     ------
@@ -766,15 +768,6 @@ def connect_address(profile: dict) -> tuple[Client, str]:
     fix = "start it (dask scheduler) or fix the profile's address"
     try:
         kind = _identify(address, timeout)
-        if kind != "Scheduler":
-            raise ConfigError(
-                f"{where_profile}: {address} answered as a Dask {kind or 'peer'}, not a "
-                f"scheduler; {fix}"
-            )
-        with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
-            client = Client(address, timeout=timeout)
-    except ConfigError:
-        raise
     except MemoryError:  # a non-Dask endpoint answered with bytes read as a huge frame size
         raise ConfigError(
             f"{where_profile}: {address} answered, but it is not a Dask scheduler; {fix}"
@@ -789,7 +782,32 @@ def connect_address(profile: dict) -> tuple[Client, str]:
             f"{where_profile}: {address} answered, but it is not a Dask scheduler "
             f"({type(exc).__name__}: {str(exc)[:160]}); {fix}"
         ) from None
-    return client, where
+    if kind != "Scheduler":
+        raise ConfigError(
+            f"{where_profile}: {address} answered as a Dask {kind or 'peer'}, not a "
+            f"scheduler; {fix}"
+        )
+    return address, where
+
+
+def connect_address(profile: dict) -> tuple[Client, str]:
+    """Connect to an ``address`` profile's scheduler, once :func:`reach` says it answers.
+
+    Returns
+    -------
+    tuple
+        ``(client, where)``: the client and the scheduler in words.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`reach` raises it.
+
+    """
+    address, where = reach(profile)
+    timeout = float(profile.get("timeout", CONNECT_TIMEOUT))
+    with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
+        return Client(address, timeout=timeout), where
 
 
 def _connect(profile: dict):
@@ -927,18 +945,17 @@ class Session:
         return self.sizing
 
     def check_reachable(self) -> None:
-        """Connect to a remote scheduler now, before anything is written, and close again.
+        """Check that a remote scheduler answers, before anything is written (see :func:`reach`).
 
         Raises
         ------
         ConfigError
             If an ``address`` profile's scheduler cannot be reached (see
-            :func:`connect_address`).
+            :func:`reach`).
 
         """
         if self._given is None and self.profile.get("type") == "address":
-            client, _ = connect_address(self.profile)
-            client.close()
+            reach(self.profile)
 
     def __enter__(self) -> Session:
         if self._given is not None:

@@ -18,7 +18,14 @@ __all__ = [
     "TrackerError",
     "UsageError",
     "VideoError",
+    "shown_path",
 ]
+
+
+def shown_path(path) -> str:
+    """Return a path for a one-line message: whole when short, else its start and its end."""
+    text = path.decode(errors="backslashreplace") if isinstance(path, bytes) else str(path)
+    return text if len(text) <= 160 else f"{text[:60]}...{text[-80:]}"
 
 
 class MocapflowError(Exception):

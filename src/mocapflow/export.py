@@ -36,13 +36,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import StoreError, UsageError
+from .registry import registered
 from .schema import STORE_NAME
 
 if TYPE_CHECKING:  # the datasets come in from the caller; importing xarray here would
@@ -57,7 +57,6 @@ __all__ = [
     "formats",
     "get_format",
     "MOVEMENT_FORMATS",
-    "movement_writer",
     "OWNERS",
     "check_owner",
     "export",
@@ -191,7 +190,7 @@ def to_movement(ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def movement_writer(fmt: str):
+def _movement_writer(fmt: str):
     """Return movement's writer for ``fmt`` (nwb, dlc, sleap).
 
     Raises
@@ -264,7 +263,7 @@ class ExportFormat:
 
 def _via_movement(fmt: str) -> Callable[..., None]:
     def write(ds: xr.Dataset, path, individual: str | None = None) -> None:
-        movement_writer(fmt)(to_movement(ds), path)
+        _movement_writer(fmt)(to_movement(ds), path)
 
     return write
 
@@ -303,22 +302,8 @@ def formats() -> dict[str, ExportFormat]:
         If a registered entry point does not load to an :class:`ExportFormat`.
 
     """
-    out = dict(BUILTIN)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            fmt = ep.load()
-        except Exception as exc:
-            raise UsageError(
-                f"export format {ep.name!r} ({ep.value}) failed to load: "
-                f"{type(exc).__name__}: {exc}; fix or uninstall its package"
-            ) from None
-        if not isinstance(fmt, ExportFormat):
-            raise UsageError(
-                f"export format {ep.name!r} ({ep.value}) is a {type(fmt).__name__}, not a "
-                "mocapflow.export.ExportFormat; fix its package"
-            )
-        out.setdefault(ep.name, fmt)
-    return out
+    plugins = registered(ENTRY_POINT_GROUP, ExportFormat, UsageError)
+    return {**BUILTIN, **{k: v for k, v in plugins.items() if k not in BUILTIN}}
 
 
 def get_format(name: str) -> ExportFormat:

@@ -59,6 +59,7 @@ __all__ = [
     "prepare",
     "record_export",
     "record_group",
+    "remake_command",
     "remove_partial_files",
     "root_attrs",
     "set_attrs",
@@ -224,21 +225,27 @@ def _mirror(path: Path) -> dict:
     return _read_json(_dir(path) / _ATTRS, {})
 
 
-def layout_of(path: str | Path) -> str | None:
+def _attrs_or_mirror(path: str | Path) -> tuple[dict, bool]:
+    """Return the root attributes (and True), or the ledger's copy (and False) if unreadable."""
+    try:
+        return _store.read_attrs(path), True
+    except StoreError:
+        return _mirror(Path(path)), False
+
+
+def layout_of(path: str | Path, attrs: dict | None = None) -> str | None:
     """Return the store layout a mocapflow store declares, or None if it declares none.
 
-    The root attributes say, or the ledger's copy of them when the root is damaged.
+    The root attributes (``attrs`` when already read) say, or the ledger's copy
+    of them when the root is damaged.
     """
-    try:
-        found = _store.read_attrs(path).get("mocapflow_format")
-    except StoreError:
-        found = None
+    found = (attrs if attrs is not None else _attrs_or_mirror(path)[0]).get("mocapflow_format")
     if found is None:
         found = _mirror(Path(path)).get("mocapflow_format")
     return found if isinstance(found, str) else None
 
 
-def check_layout(path: str | Path) -> None:
+def check_layout(path: str | Path, attrs: dict | None = None) -> None:
     """Refuse a store written with another layout version, naming both and the fix.
 
     Raises
@@ -247,23 +254,16 @@ def check_layout(path: str | Path) -> None:
         If the store declares a layout other than this version's.
 
     """
-    found = layout_of(path)
+    attrs = attrs if attrs is not None else _attrs_or_mirror(path)[0]
+    found = layout_of(path, attrs)
     if found is not None and found != FORMAT:
-        made_by = _root_attrs_raw(path).get("source_version") or "another version"
+        made_by = attrs.get("source_version") or "another version"
         raise StoreError(
             f"{path}: made by mocapflow {made_by} with store layout {found}; this mocapflow "
             f"({__version__}) reads {FORMAT}; process the recording again into a new store "
             "(--out NEW.zarr, or --overwrite to replace this one), or read it with the "
             "version that made it"
         )
-
-
-def _root_attrs_raw(path: str | Path) -> dict:
-    """Return the root attributes, or the ledger's copy, without checking the layout."""
-    try:
-        return _store.read_attrs(path)
-    except StoreError:
-        return _mirror(Path(path))
 
 
 def is_ours(path: str | Path) -> bool:
@@ -273,14 +273,14 @@ def is_ours(path: str | Path) -> bool:
 
 def root_attrs(path: str | Path) -> dict:
     """Return the root attributes, from the ledger's copy when the root metadata is damaged."""
-    check_layout(path)
     try:
-        return _store.read_attrs(path)
+        attrs = _store.read_attrs(path)
     except StoreError:
-        mirror = _mirror(Path(path))
-        if not mirror:
+        attrs = _mirror(Path(path))
+        if not attrs:
             raise
-        return mirror
+    check_layout(path, attrs)
+    return attrs
 
 
 def set_attrs(path: str | Path, **attrs) -> None:
@@ -372,7 +372,7 @@ def verify(path: str | Path) -> list[Problem]:
         problems += _check_chunks(path, record.get("chunks", {}), task=key)
     records = group_records(path)
     for group in unfinished_groups(path, records):
-        command = "triangulate" if group == POINTS3D else "filter"
+        command = remake_command(group, path).split()[1]
         problems.append(
             Problem(
                 group,
@@ -401,10 +401,9 @@ def check_whole(path: str | Path, what: str) -> None:
     """
     problems = [p for p in verify(path) if p.group == (None if what == "tracks" else what)]
     if problems and problems[0].what.startswith("unfinished"):
-        command = "triangulate" if what == POINTS3D else "filter"
         raise StoreError(
             f"{path}: {what} is {problems[0].what}, so it holds no results; "
-            f"rerun mocapflow {command} {path}" + (" -c CALIBRATION" if what == POINTS3D else "")
+            f"rerun {remake_command(what, path)}"
         )
     if problems:
         more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
@@ -433,6 +432,13 @@ def group_records(path: str | Path) -> dict[str, dict]:
     if not folder.is_dir():
         return {}
     return {f.stem: _read_json(f, {}) for f in sorted(folder.glob("*.json"))}
+
+
+def remake_command(group: str, path: str | Path) -> str:
+    """Return the command that makes a 3-D group again (``triangulate`` needs a calibration)."""
+    if group == POINTS3D:
+        return f"mocapflow triangulate {path} -c CALIBRATION"
+    return f"mocapflow filter {path}"
 
 
 def unfinished_groups(path: str | Path, records: dict | None = None) -> list[str]:
@@ -567,9 +573,9 @@ def prepare(path: str | Path, recording, tracker, chunk_frames: int, overwrite: 
 
     """
     path = Path(path)
-    if path.exists() and layout_of(path) not in (None, FORMAT):
-        if not overwrite:
-            check_layout(path)
+    if path.exists() and not overwrite:
+        check_layout(path)
+    elif path.exists() and layout_of(path) not in (None, FORMAT):
         _store.remove(path)  # --overwrite: a store of another layout is replaced whole
     kind = "ours" if path.exists() and is_ours(path) else _store.check_target(path)
     attrs = root_attrs(path) if kind == "ours" else {}

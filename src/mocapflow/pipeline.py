@@ -215,12 +215,12 @@ def export_store(
     groups = [group] if group else list(GROUPS_3D)
     found = next(g for g in groups if _store.has_group(store, g))
     if found in ledger.unfinished_groups(store):
-        command = f"triangulate {store} -c CALIBRATION" if found == POINTS3D else f"filter {store}"
+        command = ledger.remake_command(found, store)
         other = [g for g in ledger.complete_groups(store) if g != found]
         alternative = f", or export {other[0]} with --group {other[0]}" if other else ""
         raise StoreError(
-            f"{store}: {found} is unfinished (a mocapflow {command.split()[0]} was stopped "
-            f"before it finished), so it holds no results; rerun mocapflow {command}{alternative}"
+            f"{store}: {found} is unfinished (a {' '.join(command.split()[:2])} was stopped "
+            f"before it finished), so it holds no results; rerun {command}{alternative}"
         )
     ledger.check_whole(store, found)
     fresh = ledger.freshness(store)
@@ -241,12 +241,12 @@ def export_store(
         ) from None
     for fmt in chosen:  # a writer's missing module is said before any file is written
         fmt.check()
-    paths = [export_path(store, found, fmt, folder) for fmt in dict.fromkeys(formats)]
+    paths = [export_path(store, found, fmt.name, folder) for fmt in chosen]
     for path in paths:  # every file is checked before the first is written
         check_owner(path, store, known=set(fresh))
     written = []
-    for fmt, path in zip(dict.fromkeys(formats), paths, strict=True):
-        written.append(export(ds, path, fmt))
+    for fmt, path in zip(chosen, paths, strict=True):
+        written.append(export(ds, path, fmt.name))
         record_owner(path, store, found)
         ledger.record_export(store, path, found)
     return written

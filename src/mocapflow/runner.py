@@ -10,7 +10,6 @@ their groups the same way.
 from __future__ import annotations
 
 import contextlib
-import errno
 import html
 import logging
 import os
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING
 from . import graph, ledger, schema
 from . import store as _store
 from .cluster import Session, Work
-from .errors import RecordingError, StoreBusyError, StoreError, UsageError
+from .errors import RecordingError, StoreBusyError, StoreError, UsageError, shown_path
 from .recording import Recording
 from .report import run_report_path, write_run_report
 from .schema import (
@@ -347,11 +346,6 @@ def _fatal_as_one_line(store: Path):
     try:
         yield
     except OSError as exc:
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            raise StoreError(
-                f"{_shown(exc.filename or store)}: cannot write: permission denied; choose "
-                "another --out, or make the folder writable"
-            ) from None
         if exc.errno not in FATAL_ERRNOS:
             raise
         raise StoreError(
@@ -377,7 +371,7 @@ def check_outputs(*paths: Path) -> None:
             size = 0
         if size >= 4096:
             raise UsageError(
-                f"{_shown(path)}: the path is {size} bytes, more than the 4096 the system "
+                f"{shown_path(path)}: the path is {size} bytes, more than the 4096 the system "
                 "allows; choose a shorter --out"
             )
         folder = next((p for p in path.absolute().parents if p.exists()), Path("/"))
@@ -386,9 +380,9 @@ def check_outputs(*paths: Path) -> None:
         except (OSError, ValueError):
             limit = 255
         for part in path.absolute().relative_to(folder).parts:
-            if len(os.fsencode(part)) > limit:
+            if (size := len(os.fsencode(part))) > limit:
                 raise UsageError(
-                    f"{_shown(path)}: the name {part[:40]}... is {len(os.fsencode(part))} bytes, "
+                    f"{shown_path(path)}: the name {part[:40]}... is {size} bytes, "
                     f"more than the {limit} its file system allows; choose a shorter --out"
                 )
         if path.is_symlink():
@@ -399,22 +393,16 @@ def check_outputs(*paths: Path) -> None:
                 else ("a folder" if path.is_dir() else "a file")
             )
             raise UsageError(
-                f"{_shown(path)}: is a link to {_shown(target)}, {state}; give the store's "
+                f"{shown_path(path)}: is a link to {shown_path(target)}, {state}; give the store's "
                 "real path as --out (mocapflow does not write through links)"
             )
         if not folder.is_dir():
-            raise UsageError(f"{_shown(folder)}: is not a folder; choose another --out")
+            raise UsageError(f"{shown_path(folder)}: is not a folder; choose another --out")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise UsageError(
-                f"{_shown(folder)}: no permission to write there; choose another --out, or "
+                f"{shown_path(folder)}: no permission to write there; choose another --out, or "
                 "make the folder writable"
             )
-
-
-def _shown(path) -> str:
-    """Return a path for a one-line message: whole when short, else its start and end."""
-    text = os.fsdecode(path) if isinstance(path, bytes) else str(path)
-    return text if len(text) <= 160 else f"{text[:60]}...{text[-80:]}"
 
 
 def _compute_tasks(session, todo, trk, store, time_chunk, retries, rpath, on_event) -> dict:

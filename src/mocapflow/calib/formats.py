@@ -11,7 +11,6 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import cv2
@@ -19,6 +18,7 @@ import numpy as np
 import tomli_w
 
 from ..errors import CalibrationError
+from ..registry import registered
 from .camera import Camera
 
 __all__ = [
@@ -321,24 +321,8 @@ def calibration_formats() -> dict[str, CalibrationFormat]:
         If a registered entry point does not load to a :class:`CalibrationFormat`.
 
     """
-    out: dict[str, CalibrationFormat] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            fmt = ep.load()
-        except Exception as exc:
-            raise CalibrationError(
-                f"calibration format {ep.name!r} ({ep.value}) failed to load: "
-                f"{type(exc).__name__}: {exc}; fix or uninstall its package"
-            ) from None
-        if not isinstance(fmt, CalibrationFormat):
-            raise CalibrationError(
-                f"calibration format {ep.name!r} ({ep.value}) is a {type(fmt).__name__}, not a "
-                "mocapflow.calib.formats.CalibrationFormat; fix its package"
-            )
-        out.setdefault(ep.name, fmt)
-    for name, fmt in BUILTIN.items():
-        out.setdefault(name, fmt)
-    return out
+    plugins = registered(ENTRY_POINT_GROUP, CalibrationFormat, CalibrationError)
+    return {**plugins, **{k: v for k, v in BUILTIN.items() if k not in plugins}}
 
 
 def format_of(path: str | Path) -> CalibrationFormat:

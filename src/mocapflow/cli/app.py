@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .. import __version__
-from ..errors import MocapflowError
+from ..errors import MocapflowError, shown_path
 
 __all__ = ["app", "err", "errors", "out"]
 
@@ -159,7 +159,7 @@ def errors():
             _bug(exc)
         what = exc.filename if exc.filename is not None else "a file"
         err.print(
-            f"[bold red]error:[/] {escape(_shown(what))}: {escape(exc.strerror or str(exc))}; "
+            f"[bold red]error:[/] {escape(shown_path(what))}: {escape(exc.strerror or str(exc))}; "
             f"{_FILE_ERRORS[exc.errno]}",
             highlight=False,
         )
@@ -186,11 +186,6 @@ _FILE_ERRORS = {
     errno.EISDIR: "it is a folder; give a file name",
     errno.ELOOP: "the path loops through links; fix the path",
 }
-
-
-def _shown(path) -> str:
-    text = os.fsdecode(path) if isinstance(path, bytes) else str(path)
-    return text if len(text) <= 160 else f"{text[:60]}...{text[-80:]}"
 
 
 def _bug(exc: BaseException):

@@ -12,7 +12,6 @@ floats, ``true``/``false``, ``null``, else text), never YAML 1.1's octal or
 from __future__ import annotations
 
 import inspect
-import json
 import re
 import types
 import typing
@@ -66,9 +65,8 @@ def _declared(factory) -> dict[str, tuple[type, ...]]:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         hint = hints.get(name)
-        args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-        if typing.get_origin(hint) is typing.Union:
-            args = typing.get_args(hint)
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        args = typing.get_args(hint) if union else (hint,)
         allowed = tuple(a for a in args if a in _SCALARS or a is type(None))
         if not allowed and hint is None and isinstance(p.default, _SCALARS):
             allowed = (type(p.default),)
@@ -195,5 +193,4 @@ def check_params(spec: str, tracker) -> dict:
                 f"({type(value).__module__}.{type(value).__name__}); return plain Python "
                 "values (int, float, str, bool, lists of them), e.g. int(x) for numpy numbers"
             )
-    json.dumps(got)
     return got
