@@ -251,6 +251,13 @@ class MediaPipePose:
         MediaPipe's temporal smoothing (tracking mode only).
     warmup : int
         Frames each task runs before its first one in tracking mode.
+    max_people : int
+        1 (default): MediaPipe's legacy API, one person. Above 1: up to this
+        many people per frame, each frame on its own (see
+        :mod:`mocapflow.trackers.mediapipe_people`), in the ``individual``
+        slots ``id_0`` ... ``id_{max_people-1}`` by detection score, highest
+        first; empty slots are NaN. Slots are not identities: the same
+        person may take another slot in the next frame.
 
     """
 
@@ -260,6 +267,7 @@ class MediaPipePose:
     min_tracking_confidence: float = 0.5
     smooth_landmarks: bool = True
     warmup: int = 30
+    max_people: int = 1
     name: str = field(default="mediapipe", init=False)
     pixel_format: str = field(default="rgb24", init=False, repr=False)
     _kind: ClassVar[str] = "pose"
@@ -281,6 +289,19 @@ class MediaPipePose:
                 raise ValueError(f"{attr} must be between 0 and 1")
         if int(self.warmup) < 0:
             raise ValueError("warmup must be a number of frames, 0 or more")
+        people = self.max_people
+        if isinstance(people, bool) or not isinstance(people, int) or people < 1:
+            raise ValueError(f"max_people must be a whole number, 1 or more (got {people!r})")
+        if people > 1 and self._kind != "pose":
+            raise ValueError(
+                f"max_people={people}: {self.name} follows one person; "
+                "use the mediapipe tracker for several"
+            )
+        if people > 1 and not self.static_image_mode:
+            raise ValueError(
+                f"max_people={people} finds people in every frame on its own; "
+                "it cannot be combined with static_image_mode=false"
+            )
 
     @property
     def warmup_frames(self) -> int:
@@ -307,6 +328,8 @@ class MediaPipePose:
         }
         if not self.static_image_mode:
             out.update(smooth_landmarks=bool(self.smooth_landmarks), warmup=int(self.warmup))
+        if self.max_people != 1:
+            out["max_people"] = int(self.max_people)
         return out
 
     def _model_params(self) -> tuple:
@@ -322,9 +345,14 @@ class MediaPipePose:
             )
         )
 
+    @property
+    def individuals(self) -> list[str]:
+        """Individual slot names: ``id_0`` ... ``id_{max_people-1}``."""
+        return [f"id_{i}" for i in range(int(self.max_people))]
+
     def outputs(self) -> dict[str, Output]:
-        """Declare ``position`` and ``confidence`` over the landmarks."""
-        return pose_outputs(self.keypoints)
+        """Declare ``position`` and ``confidence`` over the landmarks and slots."""
+        return pose_outputs(self.keypoints, self.individuals)
 
     def reset(self) -> None:
         """Forget the previous task's frames (tracking mode); nothing to do in static mode."""
@@ -338,8 +366,34 @@ class MediaPipePose:
         for frame in frames:
             yield _process(entry, np.ascontiguousarray(frame))
 
+    def _people(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+        """Track up to ``max_people`` people in each RGB frame, each frame on its own."""
+        from .mediapipe_people import detect_people
+
+        n, k, m = len(frames), len(BODY), int(self.max_people)
+        position = np.full((n, 2, k, m), np.nan, np.float32)
+        confidence = np.full((n, k, m), np.nan, np.float32)
+        folder = _package_dir() / "modules"
+        detector = str(folder / "pose_detection" / "pose_detection.tflite")
+        landmarks = str(folder / "pose_landmark" / MODEL_FILES[int(self.model_complexity)])
+        for i, frame in enumerate(frames):
+            people = detect_people(
+                frame,
+                detector,
+                landmarks,
+                m,
+                float(self.min_detection_confidence),
+                float(self.min_tracking_confidence),
+            )
+            for slot, (_, pos, vis) in enumerate(people):
+                position[i, :, :, slot] = pos
+                confidence[i, :, slot] = vis
+        return {"position": position, "confidence": confidence}
+
     def __call__(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         """Track RGB frames ``(n, h, w, 3)``: pixel positions and visibilities."""
+        if self.max_people > 1:
+            return self._people(frames)
         n, k = len(frames), len(BODY)
         position = np.full((n, 2, k, 1), np.nan, np.float32)
         confidence = np.full((n, k, 1), np.nan, np.float32)
