@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import StoreError, UsageError
-from .registry import registered
+from .registry import table
 from .schema import STORE_NAME
 
 if TYPE_CHECKING:  # the datasets come in from the caller; importing xarray here would
@@ -302,8 +302,7 @@ def formats() -> dict[str, ExportFormat]:
         If a registered entry point does not load to an :class:`ExportFormat`.
 
     """
-    plugins = registered(ENTRY_POINT_GROUP, ExportFormat, UsageError)
-    return {**BUILTIN, **{k: v for k, v in plugins.items() if k not in BUILTIN}}
+    return table(ENTRY_POINT_GROUP, ExportFormat, UsageError, BUILTIN)
 
 
 def get_format(name: str) -> ExportFormat:

@@ -1,8 +1,9 @@
 """Extension points: what packages register under mocapflow's entry-point groups.
 
-Exports (``mocapflow.exports``) and calibration formats (``mocapflow.calibrations``)
-load their entries here, once per process; trackers keep their own lookup by
-name (:mod:`mocapflow.trackers`), since a run builds one tracker, not all of them.
+Exports (``mocapflow.exports``), calibration formats (``mocapflow.calibrations``)
+and cluster profile types (``mocapflow.profiles``) load their entries here, once
+per process; trackers keep their own lookup by name (:mod:`mocapflow.trackers`),
+since a run builds one tracker, not all of them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from importlib.metadata import entry_points
 
 from .errors import MocapflowError
 
-__all__ = ["registered"]
+__all__ = ["registered", "table"]
 
 
 @functools.cache
@@ -56,3 +57,35 @@ def registered(group: str, kind: type, error: type[MocapflowError]) -> dict[str,
             )
         out.setdefault(ep.name, value)
     return out
+
+
+def table(
+    group: str,
+    kind: type,
+    error: type[MocapflowError],
+    builtin: dict[str, object],
+    plugins_first: bool = False,
+) -> dict[str, object]:
+    """Return the built-in entries and the registered ones of ``group``, by name.
+
+    Parameters
+    ----------
+    group, kind, error
+        As :func:`registered` takes them.
+    builtin : dict
+        mocapflow's own entries.
+    plugins_first : bool
+        Whether a registered entry comes first and wins over a built-in one of
+        the same name (calibration readers, tried in order); otherwise the
+        built-in ones come first and keep their names.
+
+    Returns
+    -------
+    dict
+        The entries, in the order they are tried.
+
+    """
+    plugins = registered(group, kind, error)
+    if plugins_first:
+        return {**plugins, **{k: v for k, v in builtin.items() if k not in plugins}}
+    return {**builtin, **{k: v for k, v in plugins.items() if k not in builtin}}

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import tomli_w
 
+from .. import registry
 from ..errors import CalibrationError
-from ..registry import registered
 from .camera import Camera
 
 __all__ = [
@@ -321,8 +321,7 @@ def calibration_formats() -> dict[str, CalibrationFormat]:
         If a registered entry point does not load to a :class:`CalibrationFormat`.
 
     """
-    plugins = registered(ENTRY_POINT_GROUP, CalibrationFormat, CalibrationError)
-    return {**plugins, **{k: v for k, v in BUILTIN.items() if k not in plugins}}
+    return registry.table(ENTRY_POINT_GROUP, CalibrationFormat, CalibrationError, BUILTIN, True)
 
 
 def format_of(path: str | Path) -> CalibrationFormat:
