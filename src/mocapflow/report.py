@@ -60,6 +60,90 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _view_rows(s: dict, records: dict) -> list[list]:
+    """Return the views table: status, frames, decoded, frames/s per task, detection rate."""
+    rates: dict = {}
+    for r in records.values():
+        n, secs = rates.get(r.get("view"), (0, 0.0))
+        rates[r.get("view")] = (n + r.get("n_decoded", 0), secs + r.get("seconds", 0.0))
+    rows = []
+    for v in s["views"]:
+        n, secs = rates.get(v["view"], (0, 0.0))
+        rate = f"{n / secs:.0f}" if secs else "-"
+        found = f"{v['detected_pct']:.1f}%" if "detected_pct" in v else "-"
+        rows.append([v["view"], v["status"], v["frames"], v["decoded"], rate, found])
+    return rows
+
+
+def _notes(s: dict) -> list[str]:
+    """Failures, warnings, stale groups and damage, one line each."""
+    attrs = s["attrs"]
+    notes = [f"{v['view']}: {v['error']}" for v in s["views"] if v.get("error")]
+    notes += [f"warning: {w}" for w in attrs.get("warnings", [])]
+    notes += [f"stale: {k}: {why}" for k, why in s["stale"].items()]
+    notes += [f"damaged: {p}" for p in s["problems"]]
+    return notes
+
+
+def _detection_plot(store: Path, unit: str):
+    """Plot the detection rate per view over time; None for a store without confidences."""
+    tracks = _store.open_arrays(store)
+    if "confidence" not in set(tracks.array_keys()):
+        return None
+    time = tracks["time"][:]
+    confidence = tracks["confidence"]
+    fig = _over_time("detection rate per view", unit, "% of keypoints found")
+    for i, view in enumerate(tracks["view"][:]):
+        found = np.isfinite(confidence[i]).reshape(len(time), -1).mean(1)
+        x, y = _binned(100 * found, time)
+        fig.line(x, y, legend_label=str(view))
+    return fig
+
+
+def _error_plot(store: Path, unit: str):
+    """Plot the 3-D points' reprojection error (median over keypoints) over time."""
+    points = _store.open_group(store, POINTS3D)
+    err = points.reprojection_error.values.reshape(points.sizes["time"], -1)
+    with np.errstate(invalid="ignore"):
+        per_frame = np.array([np.nanmedian(e) if np.isfinite(e).any() else np.nan for e in err])
+    fig = _over_time("reprojection error (median over keypoints)", unit, "pixels")
+    x, y = _binned(per_frame, points.time.values)
+    fig.line(x, y)
+    return fig
+
+
+def _list(items: list[str], empty: str) -> str:
+    if not items:
+        return f"<p>{html.escape(empty)}</p>"
+    return "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
+
+
+def _gather(store: Path) -> dict:
+    """Read what the report says of a store, once: facts, tables, notes and figures."""
+    s = ledger.summary(store)
+    attrs = s["attrs"]
+    damaged = {p.group for p in s["problems"]}
+    return {
+        "summary": s,
+        "unit": attrs.get("time_unit", "frames"),
+        "facts": (
+            f"{attrs.get('recording', '')}; tracker {attrs.get('tracker')} "
+            f"{attrs.get('tracker_params', {})}; {attrs.get('start_time', '-')} to "
+            f"{attrs.get('end_time', '-')}; cluster: {attrs.get('cluster', {}).get('reason', '-')}"
+        ),
+        "rows": _view_rows(s, ledger.done_chunks(store)),
+        "notes": _notes(s),
+        "tracks_whole": None not in damaged,
+        "points_whole": POINTS3D in s["groups"] and POINTS3D not in damaged,
+        "figures": [
+            f"{g}: {v['triangulated'] * 100:.1f}% triangulated, reprojection error median "
+            f"{v['median_error_px']:.1f} px, p90 {v['p90_error_px']:.1f} px, bone length CV "
+            f"median {v['bone_cv_median']:.3f}"
+            for g, v in s["groups"].items()
+        ],
+    }
+
+
 def write_run_report(store: str | Path) -> Path:
     """Write the run report of a store; return its path.
 
@@ -71,78 +155,21 @@ def write_run_report(store: str | Path) -> Path:
     from bokeh.resources import INLINE
 
     store = Path(store)
-    s = ledger.summary(store)
-    attrs = s["attrs"]
-    unit = attrs.get("time_unit", "frames")
-    records = ledger.done_chunks(store)
-    rates = {}
-    for r in records.values():
-        n, secs = rates.get(r.get("view"), (0, 0.0))
-        rates[r.get("view")] = (n + r.get("n_decoded", 0), secs + r.get("seconds", 0.0))
-    rows = [
-        [
-            v["view"],
-            v["status"],
-            v["frames"],
-            v["decoded"],
-            f"{rates[v['view']][0] / rates[v['view']][1]:.0f}"
-            if rates.get(v["view"], (0, 0))[1]
-            else "-",
-            f"{v['detected_pct']:.1f}%" if "detected_pct" in v else "-",
-        ]
-        for v in s["views"]
-    ]
-    notes = [f"{v['view']}: {v['error']}" for v in s["views"] if v.get("error")]
-    notes += [f"warning: {w}" for w in attrs.get("warnings", [])]
-    notes += [f"stale: {k}: {why}" for k, why in s["stale"].items()]
-    notes += [f"damaged: {p}" for p in s["problems"]]
-    facts = (
-        f"{attrs.get('recording', '')}; tracker {attrs.get('tracker')} "
-        f"{attrs.get('tracker_params', {})}; {attrs.get('start_time', '-')} to "
-        f"{attrs.get('end_time', '-')}; cluster: {attrs.get('cluster', {}).get('reason', '-')}"
-    )
+    got = _gather(store)
+    header = ["view", "status", "frames", "decoded", "frames/s per task", "detected"]
     parts = [
-        Div(text=f"<h1>mocapflow run: {html.escape(store.name)}</h1><p>{html.escape(facts)}</p>"),
         Div(
-            text=_table(
-                rows, ["view", "status", "frames", "decoded", "frames/s per task", "detected"]
-            )
+            text=f"<h1>mocapflow run: {html.escape(store.name)}</h1>"
+            f"<p>{html.escape(got['facts'])}</p>"
         ),
-        Div(
-            text="<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
-            if notes
-            else "<p>No failures, warnings or damage.</p>"
-        ),
+        Div(text=_table(got["rows"], header)),
+        Div(text=_list(got["notes"], "No failures, warnings or damage.")),
     ]
-    damaged = {p.group for p in s["problems"]}
-    tracks = _store.open_arrays(store) if None not in damaged else None
-    if tracks is not None and "confidence" in set(tracks.array_keys()):
-        time = tracks["time"][:]
-        confidence = tracks["confidence"]
-        fig = _over_time("detection rate per view", unit, "% of keypoints found")
-        for i, view in enumerate(tracks["view"][:]):
-            found = np.isfinite(confidence[i]).reshape(len(time), -1).mean(1)
-            x, y = _binned(100 * found, time)
-            fig.line(x, y, legend_label=str(view))
+    if got["tracks_whole"] and (fig := _detection_plot(store, got["unit"])) is not None:
         parts.append(fig)
-    if POINTS3D in s["groups"] and POINTS3D not in damaged:
-        points = _store.open_group(store, POINTS3D)
-        err = points.reprojection_error.values.reshape(points.sizes["time"], -1)
-        with np.errstate(invalid="ignore"):
-            per_frame = np.array([np.nanmedian(e) if np.isfinite(e).any() else np.nan for e in err])
-        fig = _over_time("reprojection error (median over keypoints)", unit, "pixels")
-        x, y = _binned(per_frame, points.time.values)
-        fig.line(x, y)
-        parts.append(fig)
-        figures = [
-            f"{g}: {v['triangulated'] * 100:.1f}% triangulated, reprojection error median "
-            f"{v['median_error_px']:.1f} px, p90 {v['p90_error_px']:.1f} px, bone length CV "
-            f"median {v['bone_cv_median']:.3f}"
-            for g, v in s["groups"].items()
-        ]
-        parts.append(
-            Div(text="<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in figures) + "</ul>")
-        )
+    if got["points_whole"]:
+        parts.append(_error_plot(store, got["unit"]))
+        parts.append(Div(text=_list(got["figures"], "")))
     path = run_report_path(store)
     tmp = path.with_name(path.name + ".partial")
     tmp.write_text(file_html(column(*parts), resources=INLINE, title=f"mocapflow: {store.name}"))

@@ -337,6 +337,51 @@ def _decoded_order(
     return keys, keyframes, sum(lost), leading
 
 
+def _demux(path: str) -> tuple[list[int], list[bool], list[int], int, dict]:
+    """Demux a video's packets once: timestamps, keyframe and discard flags, stream facts."""
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        pts_list: list[int] = []
+        key_list: list[bool] = []
+        discard_at: list[int] = []  # positions of the packets to discard (rare)
+        n_none = 0
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                ts = packet.pts if packet.pts is not None else packet.dts
+                if ts is None:
+                    n_none += 1
+                    continue
+                key_list.append(packet.is_keyframe)
+                if packet.is_discard:
+                    discard_at.append(len(pts_list))
+                pts_list.append(ts)
+        except av.error.FFmpegError as exc:
+            logger.warning("%s: demuxing stopped early (%s)", path, exc)
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        formats = set(container.format.name.split(","))
+        facts = {
+            "fps": float(rate) if rate else 0.0,
+            "width": int(ctx.width),
+            "height": int(ctx.height),
+            "codec": str(ctx.name),
+            "reported": int(stream.frames or 0),
+            "indexed": bool({"mov", "mp4"} & formats),
+            # AVI stores no presentation times: with frame reordering its timestamps are
+            # in decoding order, and only decoding tells the presentation order.
+            "reorders": "avi" in formats and bool(ctx.has_b_frames),
+            "rotation": _rotation_of(container, stream),
+        }
+        if facts["rotation"] in (90, 270):  # as displayed, as cv2.VideoCapture returns it
+            facts["width"], facts["height"] = facts["height"], facts["width"]
+    finally:
+        container.close()
+    return pts_list, key_list, discard_at, n_none, facts
+
+
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Probe a video: size, codec, rate, and every frame's timestamp by demuxing.
 
@@ -361,42 +406,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
 
     """
     path = str(path)
-    container = _open(path)
-    try:
-        stream = container.streams.video[0]
-        ctx = stream.codec_context
-        pts_list: list[int] = []
-        key_list: list[bool] = []
-        discard_at: list[int] = []  # positions of the packets to discard (rare)
-        n_none = 0
-        try:
-            for packet in container.demux(stream):
-                if packet.size == 0:
-                    continue
-                ts = packet.pts if packet.pts is not None else packet.dts
-                if ts is None:
-                    n_none += 1
-                    continue
-                key_list.append(packet.is_keyframe)
-                if packet.is_discard:
-                    discard_at.append(len(pts_list))
-                pts_list.append(ts)
-        except av.error.FFmpegError as exc:
-            logger.warning("%s: demuxing stopped early (%s)", path, exc)
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        info_fps = float(rate) if rate else 0.0
-        width, height, codec = int(ctx.width), int(ctx.height), str(ctx.name)
-        reported = int(stream.frames or 0)
-        formats = set(container.format.name.split(","))
-        indexed = bool({"mov", "mp4"} & formats)
-        # AVI stores no presentation times: with frame reordering its timestamps are
-        # in decoding order, and only decoding tells the presentation order.
-        reorders = "avi" in formats and bool(ctx.has_b_frames)
-        rotation = _rotation_of(container, stream)
-        if rotation in (90, 270):
-            width, height = height, width  # as displayed, and as cv2.VideoCapture returns it
-    finally:
-        container.close()
+    pts_list, key_list, discard_at, n_none, facts = _demux(path)
     if n_none:
         raise VideoError(
             f"{path}: {n_none} packets carry no timestamp, so frames cannot be located; "
@@ -410,7 +420,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     discard[discard_at] = True
     packets = _Packets(np.array(pts_list, dtype=np.int64), key, discard)
     pts = np.sort(packets.pts)
-    reordered = reorders and n_packets > 2 and bool(np.all(np.diff(packets.pts) > 0))
+    reordered = facts["reorders"] and n_packets > 2 and bool(np.all(np.diff(packets.pts) > 0))
     plain = (
         bool(np.all(pts[1:] != pts[:-1]))  # no duplicate timestamps
         and key[0]
@@ -432,22 +442,23 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                 f"{path}: none of its {n_packets} packets decodes to a frame; "
                 "re-export it or remove it"
             )
+    reported = facts["reported"]
     if reported and reported != n_packets:
         logger.info("%s: container reports %d frames, demuxing finds %d", path, reported, n_packets)
     n_frames = len(pts)
     return VideoInfo(
         path=path,
         n_frames=n_frames,
-        fps=info_fps,
-        width=width,
-        height=height,
-        codec=codec,
+        fps=facts["fps"],
+        width=facts["width"],
+        height=facts["height"],
+        codec=facts["codec"],
         pts=pts,
         keyframes=keyframes.astype(np.int64),
         reported_frames=reported,
         # The index lists packets: those the file lacks are frames lost to truncation.
-        expected_frames=n_frames + max(0, reported - n_packets) if indexed else n_frames,
-        rotation=rotation,
+        expected_frames=n_frames + max(0, reported - n_packets) if facts["indexed"] else n_frames,
+        rotation=facts["rotation"],
         undecodable=undecodable,
     )
 
