@@ -61,7 +61,9 @@ def main() -> None:
             args.tracker,
             Path(tmp) / "s.zarr",
             report=False,
-            on_event=lambda kind, info: events.setdefault(kind, time.perf_counter()),
+            cluster=mocapflow.ClusterOptions(
+                on_event=lambda kind, info: events.setdefault(kind, time.perf_counter())
+            ),
         )
         t_total = time.perf_counter() - t0
         t_start = events["start"] - t0

@@ -24,8 +24,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import moving_pattern  # noqa: E402
+from mocapflow.plan import plan_chunks  # noqa: E402
 from mocapflow.recording import open_recording  # noqa: E402
-from mocapflow.tasks import plan_chunks  # noqa: E402
 from mocapflow.video import VideoWriter, iter_range, probe  # noqa: E402
 
 

@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mocapflow.plan import plan_chunks
 from mocapflow.recording import open_recording
 from mocapflow.schema import BATCH_FRAMES
-from mocapflow.tasks import plan_chunks
 from mocapflow.trackers import get_tracker
 from mocapflow.video import iter_range, probe
 
@@ -122,9 +122,10 @@ def run_mocapflow(recording, tracker, outdir, cluster: str | None = None) -> dic
         recording,
         tracker,
         outdir / "s.zarr",
-        cluster=cluster,
+        cluster=mocapflow.ClusterOptions(
+            profile=cluster, on_event=lambda kind, info: events.setdefault(kind, time.time())
+        ),
         report=False,
-        on_event=lambda kind, info: events.setdefault(kind, time.time()),
     )
     # Wall-clock time when the cluster was ready: run.py subtracts its launch time.
     return {"cluster_ready_epoch": events["start"], "workers": res.sizing["workers"]}

@@ -17,10 +17,8 @@ from pathlib import Path
 
 from mocapflow import ledger
 from mocapflow.cluster import Resources, size_cluster, start_cluster
-from mocapflow.recording import open_recording
-from mocapflow.schema import time_chunk_for
-from mocapflow.tasks import plan_chunks, run_chunk, track_chunk
-from mocapflow.trackers import get_tracker
+from mocapflow.plan import make_plan
+from mocapflow.tasks import run_chunk, track_chunk
 from mocapflow.video import iter_range
 
 
@@ -41,13 +39,11 @@ def main() -> None:
     ap.add_argument("--chunk-frames", type=int, default=240)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    rec = open_recording(args.recording)
-    specs = plan_chunks(rec, args.chunk_frames)
-    trk = get_tracker(args.tracker)
-    grid = time_chunk_for(args.chunk_frames)
+    plan = make_plan(args.recording, args.tracker, args.chunk_frames)
+    specs, trk, grid = plan.specs, plan.tracker, plan.time_chunk
     tmp = Path(tempfile.mkdtemp())
     path = str(tmp / "s.zarr")
-    ledger.prepare(path, rec, trk, args.chunk_frames, overwrite=False)
+    ledger.prepare(path, plan, overwrite=False)
     sizing = size_cluster(
         len(specs), 1, 1, Resources(args.workers, 64 * 2**30), workers=args.workers
     )

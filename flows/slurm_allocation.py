@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.tracker,
                     args.out,
                     chunk_frames=args.chunk_frames,
-                    client=client,
+                    cluster=client,
                 )
             except mocapflow.MocapflowError as exc:
                 print(f"error: {exc}", file=sys.stderr)

@@ -236,3 +236,31 @@ def test_the_commands_blas_setting_is_the_workers():
     from mocapflow.cluster import WORKER_ENV
 
     assert COMMAND_ENV.items() <= WORKER_ENV.items()
+
+
+def test_a_live_worker_loads_only_the_worker_module_of_the_cluster_package():
+    """Dask preloads mocapflow.cluster.worker into each worker process; the profiles
+    (mocapflow's YAML reading and profile checks), the sizing and the session stay out.
+    (Dask itself imports yaml for its own config, in every process, so that module is
+    no measure: the profile code is.) The probe is defined in the script's __main__, so
+    it travels by value: a function of this test module would make the worker import
+    the module, and with it what the module imports."""
+    import subprocess
+    import sys
+
+    code = (
+        "from mocapflow.cluster.session import start_cluster\n"
+        "from mocapflow.cluster.sizing import size_cluster\n"
+        "def probe():\n"
+        "    import sys\n"
+        "    return sorted(m for m in sys.modules if m.startswith('mocapflow.cluster'))\n"
+        "if __name__ == '__main__':\n"
+        f"    cluster, client = start_cluster(size_cluster(1, {FRAME_720P}, 16, workers=1),"
+        " '127.0.0.1:0')\n"
+        "    print(list(client.run(probe).values()))\n"
+        "    client.close(); cluster.close()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded = proc.stdout.strip().splitlines()[-1]
+    assert loaded == "[['mocapflow.cluster', 'mocapflow.cluster.worker']]", loaded

@@ -77,13 +77,15 @@ def test_process_uses_the_profile(markers_recording, tmp_path):
         markers_recording,
         "framestats",
         tmp_path / "s.zarr",
-        cluster="one",
-        cluster_config=p,
+        cluster=mocapflow.ClusterOptions(profile="one", config=p),
         report=False,
     )
     assert res.sizing["workers"] == 1 and "cluster profile" in res.sizing["reason"]
     with pytest.raises(ConfigError):
         mocapflow.process(
-            markers_recording, "framestats", tmp_path / "t.zarr", cluster="nope", cluster_config=p
+            markers_recording,
+            "framestats",
+            tmp_path / "t.zarr",
+            cluster=mocapflow.ClusterOptions(profile="nope", config=p),
         )
     assert not (tmp_path / "t.zarr").exists()

@@ -22,8 +22,9 @@ import pytest
 import xarray as xr
 
 from conftest import EXE, moving_pattern, write_video
+from mocapflow.plan import plan_chunks
 from mocapflow.recording import open_recording
-from mocapflow.tasks import plan_chunks, track_chunk
+from mocapflow.tasks import track_chunk
 from mocapflow.trackers import FrameStats
 from mocapflow.video import probe, read_range
 

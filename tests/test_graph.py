@@ -28,7 +28,7 @@ def test_task_keys_group_by_stage_and_view():
     from dask.utils import key_split
 
     from mocapflow.graph import task_key
-    from mocapflow.tasks import ChunkSpec
+    from mocapflow.plan import ChunkSpec
 
     def spec(view: str, start: int) -> ChunkSpec:
         return ChunkSpec(0, view, "v.mp4", start, start + 30, 0, None, 300)
@@ -61,7 +61,7 @@ def test_longer_tasks_run_first(markers_recording, tmp_path):
         get_task_stream(client) as ts,
     ):
         process(markers_recording, "framestats", tmp_path / "s.zarr", chunk_frames=60,
-                client=client, report=False)  # fmt: skip
+                cluster=client, report=False)  # fmt: skip
     tracked = sorted(
         (t["startstops"][0]["start"], t["key"]) for t in ts.data if t["key"].startswith("track_")
     )

@@ -9,6 +9,7 @@ import pytest
 
 from mocapflow import ledger
 from mocapflow.errors import StoreError
+from mocapflow.plan import make_plan
 from mocapflow.recording import find_videos, open_recording
 from mocapflow.trackers import get_tracker
 
@@ -18,7 +19,7 @@ def prepared(markers_recording, tmp_path):
     rec = open_recording(markers_recording)
     trk = get_tracker("markers")
     path = tmp_path / "s.zarr"
-    assert ledger.prepare(path, rec, trk, 30, overwrite=False) == {}
+    assert ledger.prepare(path, make_plan(rec, trk, 30), overwrite=False) == {}
     return path, rec, trk
 
 
@@ -54,8 +55,8 @@ def test_untouched_videos_are_not_read_again(recording_copy, monkeypatch):
 def test_prepare_refuses_other_inputs(prepared):
     path, rec, _ = prepared
     with pytest.raises(StoreError, match=r"other inputs \(tracker 'markers' -> 'framestats'"):
-        ledger.prepare(path, rec, get_tracker("framestats"), 30, overwrite=False)
-    assert ledger.prepare(path, rec, get_tracker("framestats"), 30, overwrite=True) == {}
+        ledger.prepare(path, make_plan(rec, "framestats", 30), overwrite=False)
+    assert ledger.prepare(path, make_plan(rec, "framestats", 30), overwrite=True) == {}
 
 
 def test_records_and_state(prepared):

@@ -106,8 +106,8 @@ def test_worker_threads_give_the_same_landmarks(run, tmp_path):
     import mocapflow
 
     store, _ = run
-    res = mocapflow.process(SAMPLE, "mediapipe", tmp_path / "t.zarr", cluster="threads",
-                            workers=2, report=False)  # fmt: skip
+    res = mocapflow.process(SAMPLE, "mediapipe", tmp_path / "t.zarr", report=False,
+                            cluster=mocapflow.ClusterOptions("threads", workers=2))  # fmt: skip
     assert res.exit_code == 0 and res.sizing["threads_per_worker"] == 2
     ours = xr.open_zarr(res.store, consolidated=False)
     want = xr.open_zarr(store, consolidated=False)

@@ -21,7 +21,11 @@ from mocapflow.trackers import get_tracker
 @pytest.mark.parametrize(("tracker", "chunk"), [("framestats", 7), ("markers", 25)])
 def test_store_equals_sequential_oracle_tracks(markers_recording, tmp_path, tracker, chunk):
     result = mocapflow.process(
-        markers_recording, tracker, tmp_path / "s.zarr", chunk_frames=chunk, workers=2
+        markers_recording,
+        tracker,
+        tmp_path / "s.zarr",
+        chunk_frames=chunk,
+        cluster=mocapflow.ClusterOptions(workers=2),
     )
     assert result.exit_code == 0 and result.computed == result.n_tasks
     ds = xr.open_zarr(result.store, consolidated=False)
@@ -38,12 +42,24 @@ def test_store_equals_sequential_oracle_tracks(markers_recording, tmp_path, trac
 
 def test_resume_recomputes_only_missing_chunks(markers_recording, tmp_path):
     path = tmp_path / "s.zarr"
-    first = mocapflow.process(markers_recording, "markers", path, chunk_frames=20, workers=2)
+    first = mocapflow.process(
+        markers_recording,
+        "markers",
+        path,
+        chunk_frames=20,
+        cluster=mocapflow.ClusterOptions(workers=2),
+    )
     before = xr.open_zarr(path, consolidated=False).load()
     records = sorted((path / ledger.LEDGER_GROUP / "chunks").glob("*.json"))
     for f in records[::3]:
         f.unlink()
-    again = mocapflow.process(markers_recording, "markers", path, chunk_frames=20, workers=2)
+    again = mocapflow.process(
+        markers_recording,
+        "markers",
+        path,
+        chunk_frames=20,
+        cluster=mocapflow.ClusterOptions(workers=2),
+    )
     assert again.computed == len(records[::3]) and again.skipped == first.n_tasks - again.computed
     after = xr.open_zarr(path, consolidated=False).load()
     for name in before.data_vars:
@@ -52,11 +68,28 @@ def test_resume_recomputes_only_missing_chunks(markers_recording, tmp_path):
 
 def test_changed_inputs_are_refused_unless_overwrite(markers_recording, tmp_path):
     path = tmp_path / "s.zarr"
-    mocapflow.process(markers_recording, "framestats", path, chunk_frames=45, workers=1)
+    mocapflow.process(
+        markers_recording,
+        "framestats",
+        path,
+        chunk_frames=45,
+        cluster=mocapflow.ClusterOptions(workers=1),
+    )
     with pytest.raises(StoreError, match="other inputs.*tracker.*--overwrite"):
-        mocapflow.process(markers_recording, "markers", path, chunk_frames=45, workers=1)
+        mocapflow.process(
+            markers_recording,
+            "markers",
+            path,
+            chunk_frames=45,
+            cluster=mocapflow.ClusterOptions(workers=1),
+        )
     res = mocapflow.process(
-        markers_recording, "markers", path, chunk_frames=45, workers=1, overwrite=True
+        markers_recording,
+        "markers",
+        path,
+        chunk_frames=45,
+        cluster=mocapflow.ClusterOptions(workers=1),
+        overwrite=True,
     )
     assert res.exit_code == 0 and "position" in xr.open_zarr(path, consolidated=False)
 
@@ -128,7 +161,7 @@ def test_runs_on_a_users_client(markers_recording, tmp_path):
         Client(c) as cl,
     ):
         res = mocapflow.process(
-            markers_recording, "framestats", tmp_path / "s.zarr", client=cl, report=False
+            markers_recording, "framestats", tmp_path / "s.zarr", cluster=cl, report=False
         )
         assert cl.status == "running"
     assert res.exit_code == 0 and res.sizing is None
@@ -149,7 +182,7 @@ def test_a_tracker_that_raises_fails_only_its_chunk(tmp_path, codec_videos):
         FailOn(fail_mean_above=200),
         tmp_path / "s.zarr",
         chunk_frames=15,
-        workers=2,
+        cluster=mocapflow.ClusterOptions(workers=2),
         report=False,
     )
     assert res.exit_code == 1
@@ -166,7 +199,7 @@ def test_a_tracker_that_raises_fails_only_its_chunk(tmp_path, codec_videos):
         FailOn(fail_mean_above=200),
         tmp_path / "s.zarr",
         chunk_frames=15,
-        workers=1,
+        cluster=mocapflow.ClusterOptions(workers=1),
         report=False,
     )
     assert again.computed == 1 and again.exit_code == 1  # only the failed chunk is retried
@@ -190,8 +223,7 @@ def test_worker_threads_in_this_process(markers_recording, tmp_path):
             "markers",
             tmp_path / "s.zarr",
             chunk_frames=25,
-            cluster="threads",
-            workers=2,
+            cluster=mocapflow.ClusterOptions("threads", workers=2),
         )
     )
     assert result.exit_code == 0 and result.computed == result.n_tasks
@@ -216,7 +248,8 @@ def test_tracking_imports_neither_xarray_nor_dask_arrays(markers_recording, tmp_
     code = (
         "import sys, mocapflow\n"
         f"r = mocapflow.process({str(markers_recording)!r}, 'markers',"
-        f" {str(tmp_path / 's.zarr')!r}, chunk_frames=30, cluster='threads', workers=2)\n"
+        f" {str(tmp_path / 's.zarr')!r}, chunk_frames=30,"
+        " cluster=mocapflow.ClusterOptions('threads', workers=2))\n"
         "assert r.exit_code == 0 and r.computed == r.n_tasks, r\n"
         "print(sorted(m for m in ('xarray', 'pandas', 'dask.array') if m in sys.modules))\n"
     )

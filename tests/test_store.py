@@ -10,6 +10,7 @@ import xarray as xr
 
 from mocapflow import graph, schema, store
 from mocapflow.errors import StoreError
+from mocapflow.plan import make_plan
 from mocapflow.recording import open_recording
 from mocapflow.trackers import get_tracker
 
@@ -51,7 +52,7 @@ def test_template_equals_xarrays_own_file_by_file(markers_recording, tmp_path, n
     rec, trk = open_recording(markers_recording), get_tracker(name)
     ours, theirs = tmp_path / "ours.zarr", tmp_path / "xarray.zarr"
     store.create(ours, schema.tracks_layout(rec, trk, 10), {"tracker": name})
-    ds = graph.tracks_template(rec, trk, 10)
+    ds = graph.tracks_template(make_plan(rec, trk, 10))
     ds.attrs.update(tracker=name, mocapflow_format=schema.FORMAT)
     ds.attrs.update(completed=False, template_complete=False)
     zarr.open_group(str(theirs), mode="w-", zarr_format=3, attributes=dict(ds.attrs))

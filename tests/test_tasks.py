@@ -7,9 +7,10 @@ import pytest
 
 from conftest import sequential_frames
 from mocapflow import ledger, schema
+from mocapflow.plan import _boundaries, make_plan, plan_chunks
 from mocapflow.recording import open_recording
 from mocapflow.schema import time_chunk_for
-from mocapflow.tasks import _boundaries, plan_chunks, run_chunk, track_chunk
+from mocapflow.tasks import run_chunk, track_chunk
 from mocapflow.trackers import get_tracker
 
 
@@ -103,7 +104,7 @@ def test_run_chunk_writes_and_records(markers_recording, tmp_path):
     rec = open_recording(markers_recording)
     trk = get_tracker("framestats")
     path = tmp_path / "s.zarr"
-    ledger.prepare(path, rec, trk, 10, overwrite=False)
+    ledger.prepare(path, make_plan(rec, trk, 10), overwrite=False)
     spec = [s for s in plan_chunks(rec, 40) if s.view_index == 3][-1]
     record = run_chunk(spec, trk, str(path), schema.time_chunk_for(10))
     assert record["status"] == "ok" and record["n_decoded"] == spec.n_frames

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from . import ledger
 from . import store as _store
-from .cluster import Session, Work
+from .cluster.session import ClusterOptions, Session, Work
 from .errors import MocapflowError, RecordingError, StoreBusyError
 from .recording import find_recordings, find_videos
 from .runner import process
@@ -61,9 +61,7 @@ def run_batch(
     *,
     tracker_params: dict | None = None,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-    cluster: str | None = None,
-    cluster_config: str | Path | None = None,
-    workers: int | None = None,
+    cluster: ClusterOptions | str | None = None,
     on_result: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Process every recording under ``root`` that needs it; return one record each.
@@ -78,8 +76,9 @@ def run_batch(
         Its parameters.
     chunk_frames : int
         Frames per task.
-    cluster, cluster_config, workers
-        Where to run, as :func:`mocapflow.process` takes them.
+    cluster : ClusterOptions or str, optional
+        Where to run, as :func:`mocapflow.process` takes it; one cluster serves
+        every recording.
     on_result : callable, optional
         Called with each record as it is made.
 
@@ -94,35 +93,14 @@ def run_batch(
     if not root.is_dir():
         raise RecordingError(f"{root}: no such folder; check the batch root")
     trk = get_tracker(tracker, **(tracker_params or {}))
-    session = Session(Work(10**6), cluster=cluster, cluster_config=cluster_config, workers=workers)
+    session = Session(Work(10**6), cluster)
     records = []
     with contextlib.ExitStack() as stack:
-        started = False
         for rec in find_recordings(root):
             t0 = time.perf_counter()
             record: dict = {"recording": str(rec), "tracker": trk.name, "error": None}
             try:
-                state, detail = recording_state(rec, trk, chunk_frames)
-                if state == "complete":
-                    record.update(action="skipped", exit_code=0)
-                elif state == "changed":
-                    record.update(
-                        action="left",
-                        exit_code=0,
-                        error=f"its store holds results from other inputs ({detail}); left "
-                        "as it is (mocapflow process --overwrite rebuilds it)",
-                    )
-                    logger.warning("%s: %s", rec, record["error"])
-                else:
-                    if not started:
-                        stack.enter_context(session)
-                        started = True
-                    result = process(rec, trk, chunk_frames=chunk_frames, client=session)
-                    record.update(
-                        action="processed",
-                        exit_code=result.exit_code,
-                        views={k: v["status"] for k, v in result.views.items()},
-                    )
+                record.update(_one(rec, trk, chunk_frames, session, stack))
             except StoreBusyError as exc:
                 record.update(action="busy", exit_code=0, error=str(exc))
             except MocapflowError as exc:  # one bad recording never stops the others
@@ -139,3 +117,24 @@ def run_batch(
             if on_result:
                 on_result(record)
     return records
+
+
+def _one(
+    rec: Path, trk: Tracker, chunk_frames: int, session: Session, stack: contextlib.ExitStack
+) -> dict:
+    """Skip, leave or process one recording; the cluster starts with the first to process."""
+    state, detail = recording_state(rec, trk, chunk_frames)
+    if state == "complete":
+        return {"action": "skipped", "exit_code": 0}
+    if state == "changed":
+        error = (
+            f"its store holds results from other inputs ({detail}); left as it is "
+            "(mocapflow process --overwrite rebuilds it)"
+        )
+        logger.warning("%s: %s", rec, error)
+        return {"action": "left", "exit_code": 0, "error": error}
+    if session.client is None:
+        stack.enter_context(session)
+    result = process(rec, trk, chunk_frames=chunk_frames, cluster=session)
+    views = {k: v["status"] for k, v in result.views.items()}
+    return {"action": "processed", "exit_code": result.exit_code, "views": views}

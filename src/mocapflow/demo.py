@@ -79,7 +79,7 @@ def _part(result: PipelineResult) -> DemoPart:
     return DemoPart(result, summary(result.store))
 
 
-def pose_demo(folder: str | Path, sample: str | Path | None = None, on_event=None) -> DemoPart:
+def pose_demo(folder: str | Path, sample: str | Path | None = None, cluster=None) -> DemoPart:
     """Track the real sample with MediaPipe, triangulate, filter and export it.
 
     Parameters
@@ -88,8 +88,8 @@ def pose_demo(folder: str | Path, sample: str | Path | None = None, on_event=Non
         Where the store and the exports go (the sample is only read).
     sample : path, optional
         The sample recording (see :func:`find_sample`).
-    on_event : callable, optional
-        Progress callback (see :func:`mocapflow.process`).
+    cluster : ClusterOptions or str, optional
+        Where to compute, and the progress callback (see :func:`mocapflow.process`).
 
     Returns
     -------
@@ -104,14 +104,14 @@ def pose_demo(folder: str | Path, sample: str | Path | None = None, on_event=Non
         tracker="mediapipe",
         out=Path(folder) / "pose.zarr",
         formats=("trc", "csv", "npy"),
-        on_event=on_event,
+        cluster=cluster,
         overwrite=True,
     )
     return _part(result)
 
 
 def synthetic_demo(
-    folder: str | Path, frames: int = 300, cameras: int = 4, on_event=None
+    folder: str | Path, frames: int = 300, cameras: int = 4, cluster=None
 ) -> DemoPart:
     """Calibrate from a synthetic ChArUco recording, reconstruct markers, score them.
 
@@ -121,8 +121,8 @@ def synthetic_demo(
         Where both recordings are made.
     frames, cameras : int
         The marker recording's length and camera count.
-    on_event : callable, optional
-        Progress callback.
+    cluster : ClusterOptions or str, optional
+        Where to compute, and the progress callback (see :func:`mocapflow.process`).
 
     Returns
     -------
@@ -145,7 +145,7 @@ def synthetic_demo(
         calibration_recording=calrec,
         tracker="markers",
         formats=("csv", "trc", "npy"),
-        on_event=on_event,
+        cluster=cluster,
         overwrite=True,
     )
     part = _part(result)

@@ -25,7 +25,8 @@ import numpy as np
 
 from . import schema
 from .errors import CalibrationError
-from .recording import Recording, open_recording
+from .plan import ChunkSpec, Plan, make_plan
+from .recording import Recording
 from .schema import (
     DECODED,
     DEFAULT_CHUNK_FRAMES,
@@ -33,8 +34,8 @@ from .schema import (
     FilterSettings,
     TriangulationSettings,
 )
-from .tasks import ChunkSpec, plan_chunks, run_chunk, track_chunk
-from .trackers import Tracker, get_tracker, warmup_of
+from .tasks import run_chunk, track_chunk
+from .trackers import Tracker
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -42,24 +43,9 @@ if TYPE_CHECKING:
 # dask.array and xarray load only where a lazy array or Dataset is built: write_tasks
 # needs neither, so importing the runner does not load them (the store's template does).
 
-__all__ = ["plan", "points3d", "smoothed", "task_key", "track", "tracks_template", "write_tasks"]
+__all__ = ["points3d", "smoothed", "task_key", "track", "tracks_template", "write_tasks"]
 
 logger = logging.getLogger(__name__)
-
-
-def as_recording(recording: Recording | str | Path) -> Recording:
-    """Return ``recording``, opened from its path if needed."""
-    return recording if isinstance(recording, Recording) else open_recording(recording)
-
-
-def plan(
-    recording: Recording | str | Path,
-    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-    tracker: Tracker | None = None,
-) -> list[ChunkSpec]:
-    """Return the tasks for a recording (see :func:`mocapflow.tasks.plan_chunks`)."""
-    warmup = warmup_of(tracker) if tracker is not None else 0
-    return plan_chunks(as_recording(recording), chunk_frames, warmup)
 
 
 def _common_chunks(specs: list[ChunkSpec], n_time: int) -> tuple[int, ...]:
@@ -71,10 +57,10 @@ def _pick(result: dict, name: str) -> np.ndarray:
     return result["decoded"] if name == DECODED else result["arrays"][name]
 
 
-def tracks_template(recording, tracker, time_chunk: int) -> xr.Dataset:
-    """Build the lazy (Dask-backed, never computed) 2-D dataset of a store's layout.
+def tracks_template(plan: Plan) -> xr.Dataset:
+    """Build the lazy (Dask-backed, never computed) 2-D dataset of a plan's store layout.
 
-    Takes the parameters of :func:`mocapflow.schema.tracks_layout`, and raises as it does.
+    Raises as :func:`mocapflow.schema.tracks_layout` does.
 
     Returns
     -------
@@ -85,7 +71,7 @@ def tracks_template(recording, tracker, time_chunk: int) -> xr.Dataset:
     import dask.array as da
     import xarray as xr
 
-    layout = schema.tracks_layout(recording, tracker, time_chunk)
+    layout = plan.layout()
     data_vars = {
         name: (v.dims, da.full(v.shape, v.fill, dtype=v.dtype, chunks=v.chunks), dict(v.attrs))
         for name, v in layout.items()
@@ -96,7 +82,7 @@ def tracks_template(recording, tracker, time_chunk: int) -> xr.Dataset:
 
 
 def track(
-    recording: Recording | str | Path,
+    recording: Plan | Recording | str | Path,
     tracker: str | Tracker = DEFAULT_TRACKER,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     tracker_params: dict | None = None,
@@ -110,8 +96,9 @@ def track(
 
     Parameters
     ----------
-    recording : Recording or path
-        The recording.
+    recording : Plan, Recording or path
+        The recording, or a plan (see :func:`mocapflow.plan.make_plan`), which
+        then says the rest.
     tracker : str or Tracker
         Tracker name, ``package.module:factory``, or an instance.
     chunk_frames : int
@@ -127,16 +114,17 @@ def track(
     """
     import dask.array as da
 
-    trk = get_tracker(tracker, **(tracker_params or {}))
-    rec = as_recording(recording)
-    specs = plan_chunks(rec, chunk_frames, warmup_of(trk))
-    ds = tracks_template(rec, trk, schema.time_chunk_for(chunk_frames))
+    if isinstance(recording, Plan):
+        plan = recording
+    else:
+        plan = make_plan(recording, tracker, chunk_frames, tracker_params)
+    rec, trk, specs, outputs = plan.recording, plan.tracker, plan.specs, plan.outputs
+    ds = tracks_template(plan)
     common = _common_chunks(specs, rec.n_frames)
     by_view: dict[int, list[ChunkSpec]] = {}
     for s in specs:
         by_view.setdefault(s.view_index, []).append(s)
     results = {s.key: dask.delayed(track_chunk, pure=True)(s, trk) for s in specs}
-    outputs = trk.outputs()
     for name in [*outputs, DECODED]:
         var = ds[name]
         frame_shape = var.shape[2:]
@@ -158,7 +146,7 @@ def track(
                 )
             rows.append(da.concatenate(pieces, axis=0).rechunk({0: common}))
         ds[name] = (var.dims, da.stack(rows, axis=0), var.attrs)
-    ds.attrs.update(schema.tracking_attrs(rec, trk, chunk_frames))
+    ds.attrs.update(plan.attrs())
     return ds
 
 
@@ -174,10 +162,9 @@ def task_key(spec: ChunkSpec, token: str) -> str:
 
 
 def write_tasks(
+    plan: Plan,
     specs: list[ChunkSpec],
-    tracker: Tracker,
     store: str | Path,
-    time_chunk: int,
     decode_threads: int | None = None,
 ) -> list:
     """Return one ``dask.delayed`` task per chunk that tracks it and writes its region.
@@ -195,14 +182,12 @@ def write_tasks(
 
     Parameters
     ----------
+    plan : Plan
+        The run's plan: its tracker and time chunk.
     specs : list of ChunkSpec
-        The tasks to run.
-    tracker : Tracker
-        The tracker.
+        The tasks to run (the plan's, less those done).
     store : path
         The store the tasks write into.
-    time_chunk : int
-        Zarr chunk length along ``time``.
     decode_threads : int, optional
         Passed to :func:`~mocapflow.tasks.run_chunk` (None: the worker's
         ``MOCAPFLOW_DECODE_THREADS``, which local worker processes set to 1).
@@ -220,7 +205,9 @@ def write_tasks(
     for s in specs:
         with dask.annotate(priority=s.n_frames + s.warmup - longest):
             key = task_key(s, token)
-            tasks.append(run(s, tracker, str(store), time_chunk, decode_threads, dask_key_name=key))
+            tasks.append(
+                run(s, plan.tracker, str(store), plan.time_chunk, decode_threads, dask_key_name=key)
+            )
     return tasks
 
 

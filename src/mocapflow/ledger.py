@@ -33,9 +33,6 @@ from .schema import (
     FORMAT,
     GROUPS_3D,
     POINTS3D,
-    time_chunk_for,
-    tracking_attrs,
-    tracks_layout,
 )
 
 __all__ = [
@@ -133,7 +130,9 @@ def _video_entry(path: Path, known: dict) -> list:
     return [path.stem, st.st_size, st.st_mtime_ns, digest]
 
 
-def fingerprint(videos, tracker, chunk_frames: int, known: dict | None = None) -> dict:
+def fingerprint(
+    videos, tracker, chunk_frames: int, known: dict | None = None, params: dict | None = None
+) -> dict:
     """Describe the inputs a store is made from.
 
     Parameters
@@ -147,6 +146,9 @@ def fingerprint(videos, tracker, chunk_frames: int, known: dict | None = None) -
     known : dict, optional
         A fingerprint recorded earlier, whose digests are reused for files
         whose size and modification time have not changed.
+    params : dict, optional
+        The tracker's parameters, when already read (a plan holds them);
+        default ``tracker.params()``.
 
     Returns
     -------
@@ -165,7 +167,7 @@ def fingerprint(videos, tracker, chunk_frames: int, known: dict | None = None) -
     body = {
         "videos": [[stem, size, digest] for stem, size, _, digest in entries],
         "tracker": tracker.name,
-        "tracker_params": tracker.params(),
+        "tracker_params": tracker.params() if params is None else params,
         "chunk_frames": int(chunk_frames),
     }
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
@@ -545,7 +547,7 @@ def _repair(path: Path, problems: list[Problem], layout: dict, attrs: dict) -> N
     )
 
 
-def prepare(path: str | Path, recording, tracker, chunk_frames: int, overwrite: bool) -> dict:
+def prepare(path: str | Path, plan, overwrite: bool) -> dict:
     """Create the store, or check an existing one: same inputs, whole, or mended.
 
     A store made from the same inputs is checked against the ledger: lost
@@ -556,8 +558,9 @@ def prepare(path: str | Path, recording, tracker, chunk_frames: int, overwrite: 
     ----------
     path : path
         The store.
-    recording, tracker, chunk_frames
-        The inputs.
+    plan : Plan
+        The run's plan (see :func:`mocapflow.plan.make_plan`): its recording,
+        tracker and chunking are the inputs.
     overwrite : bool
         Replace a store made from other inputs (and its 3-D groups).
 
@@ -579,9 +582,9 @@ def prepare(path: str | Path, recording, tracker, chunk_frames: int, overwrite: 
         _store.remove(path)  # --overwrite: a store of another layout is replaced whole
     kind = "ours" if path.exists() and is_ours(path) else _store.check_target(path)
     attrs = root_attrs(path) if kind == "ours" else {}
-    videos = [v.path for v in recording.views]
-    fp = fingerprint(videos, tracker, chunk_frames, attrs.get("fingerprint"))
-    layout = tracks_layout(recording, tracker, time_chunk_for(chunk_frames))
+    videos = [v.path for v in plan.recording.views]
+    fp = fingerprint(videos, plan.tracker, plan.chunk_frames, attrs.get("fingerprint"), plan.params)
+    layout = plan.layout()
     if attrs.get("template_complete") and not overwrite:
         old = attrs.get("fingerprint", {})
         if old.get("digest") != fp["digest"]:
@@ -596,7 +599,7 @@ def prepare(path: str | Path, recording, tracker, chunk_frames: int, overwrite: 
         if old.get("videos") != fp["videos"]:  # same content, new mtimes: remember them
             set_attrs(path, fingerprint=fp)
         return done_chunks(path)
-    attrs = {**tracking_attrs(recording, tracker, chunk_frames), "fingerprint": fp}
+    attrs = {**plan.attrs(), "fingerprint": fp}
     if kind == "ours":
         _store.remove(path)  # --overwrite, or a template cut short
     _store.create(path, layout, attrs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__, ledger
 from . import store as _store
@@ -22,7 +23,7 @@ from .calib import (
     up_axis,
     write_toml,
 )
-from .cluster import Session, Work
+from .cluster.session import ClusterOptions, Session, Work, progress_of
 from .errors import StoreError, UsageError
 from .export import (
     NATIVE_FORMATS,
@@ -32,7 +33,7 @@ from .export import (
     get_format,
     record_owner,
 )
-from .graph import as_recording, plan
+from .plan import as_recording, make_plan
 from .runner import RunResult, filter_store, process, triangulate_store
 from .schema import (
     BATCH_FRAMES,
@@ -56,6 +57,9 @@ __all__ = [
     "export_store",
     "run_pipeline",
 ]
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +104,8 @@ def calibrate(
     origin: str = "camera",
     store: str | Path | None = None,
     overwrite: bool = False,
-    **process_kwargs,
+    cluster: ClusterOptions | Session | Client | str | None = None,
+    report: bool = True,
 ) -> tuple[CalibrationResult, Path]:
     """Calibrate the cameras of a ChArUco recording and write the TOML.
 
@@ -122,8 +127,10 @@ def calibrate(
     overwrite : bool
         Replace an existing TOML (never replaced otherwise), and a corner store
         made from other inputs.
-    **process_kwargs
-        Run options for :func:`mocapflow.process` (``client``, ``cluster``, ...).
+    cluster : ClusterOptions, Session, Client or str, optional
+        Where to track the board, as :func:`mocapflow.process` takes it.
+    report : bool
+        Save the tracking run's reports beside the corner store.
 
     Returns
     -------
@@ -138,7 +145,7 @@ def calibrate(
         raise UsageError(
             f"{path}: a calibration is already there; choose another --out, or --overwrite"
         )
-    result = process(rec, tracker, store, overwrite=overwrite, **process_kwargs)
+    result = process(rec, tracker, store, overwrite=overwrite, cluster=cluster, report=report)
     bad = [n for n, v in result.views.items() if v["status"] == "failed"]
     ds = result.open()
     names = [n for n in (str(v) for v in ds.view.values) if n not in bad]
@@ -147,7 +154,7 @@ def calibrate(
     pos = ds.position.sel(view=names).isel(individual=0).values
     sizes = [(v.info.width, v.info.height) for v in rec.views if v.name in names]
     obj = tracker.board().getChessboardCorners()
-    on_event = process_kwargs.get("on_event")
+    on_event = progress_of(cluster)
     if on_event:
         on_event("stage", {"label": "fitting cameras", "done": 0, "total": None})
     fit = calibrate_cameras(pos, names, sizes, obj, origin=origin)
@@ -323,13 +330,8 @@ def run_pipeline(
     triangulation: TriangulationSettings | None = None,
     filtering: FilterSettings | None = None,
     formats: tuple[str, ...] = NATIVE_FORMATS,
-    client=None,
-    cluster: str | None = None,
-    cluster_config: str | Path | None = None,
-    workers: int | None = None,
-    dashboard_address: str | None = None,
+    cluster: ClusterOptions | Client | str | None = None,
     report: bool = True,
-    on_event=None,
     overwrite: bool = False,
 ) -> PipelineResult:
     """Track, triangulate, filter and export a recording on one cluster.
@@ -358,13 +360,11 @@ def run_pipeline(
         How to filter.
     formats : tuple of str
         Exports to write beside the store.
-    client : distributed.Client, optional
-        Use this client; otherwise one is opened from the cluster profile and
-        shared by every stage.
-    cluster, cluster_config, workers, dashboard_address, report
-        As :func:`mocapflow.process` takes them.
-    on_event : callable, optional
-        Progress callback of the tracking stages (see :func:`mocapflow.process`).
+    cluster : ClusterOptions, Client or str, optional
+        Where to compute, as :func:`mocapflow.process` takes it: one cluster,
+        opened once, serves every stage.
+    report : bool
+        Save the reports beside the store.
     overwrite : bool
         Replace stores made from other inputs (else a rerun resumes).
 
@@ -378,52 +378,36 @@ def run_pipeline(
         raise UsageError("give either a calibration file or a calibration recording")
     triangulation = triangulation or TriangulationSettings()
     filtering = filtering or FilterSettings()
-    cameras: dict[str, Camera] | None = None
-    up = None
-    if calibration is not None:
-        cameras, meta = read_calibration(calibration)
-        up = up_axis(meta)
-    rec = as_recording(recording)
+    cameras, up = (None, None) if calibration is None else _cameras_of(calibration)
+    plan = make_plan(recording, tracker, chunk_frames, tracker_params)
+    rec = plan.recording
     if cameras is not None:  # a camera that cannot fit its video is refused before any work
         sizes = {v.name: (v.info.width, v.info.height) for v in rec.ok_views}
         fit_to_videos(cameras, sizes, calibration)
     if rec.fps > 0:  # and so is a filter the recording cannot carry
         filtering.check(rec.fps, rec.n_frames)
-    biggest = max((v.info.width * v.info.height * 3 for v in rec.ok_views), default=0)
-    work = Work(len(plan(rec, chunk_frames)), biggest, BATCH_FRAMES)  # the largest stage
-    session = Session(
-        work,
-        cluster=cluster,
-        cluster_config=cluster_config,
-        client=client,
-        workers=workers,
-        dashboard_address=dashboard_address,
-    )
-    run = {"on_event": on_event, "overwrite": overwrite, "report": report}
+    session = Session(Work(len(plan.specs), plan.frame_bytes, BATCH_FRAMES), cluster)
+    run = {"overwrite": overwrite, "report": report, "cluster": session}
     with session:
         fit = None
         if calibration_recording is not None:
-            fit, calibration = calibrate(calibration_recording, board=board, client=session, **run)
-            cameras = {c.name: c for c in fit.cameras}
-            up = up_axis(read_calibration(calibration)[1])
-        tracking = process(
-            rec,
-            tracker,
-            out,
-            tracker_params=tracker_params,
-            chunk_frames=chunk_frames,
-            client=session,
-            **run,
-        )
+            fit, calibration = calibrate(calibration_recording, board=board, **run)
+            cameras, up = {c.name: c for c in fit.cameras}, _cameras_of(calibration)[1]
+        tracking = process(plan, out=out, **run)
         triangulate_store(
             tracking.store,
             cameras,
             triangulation,
             up_axis=up,
             calibration=calibration,
-            client=session,
-            on_event=on_event,
+            cluster=session,
         )
-        filter_store(tracking.store, filtering, client=session, on_event=on_event)
+        filter_store(tracking.store, filtering, cluster=session)
     exports = export_store(tracking.store, formats) if formats else []
     return PipelineResult(tracking, Path(calibration), tracking.store, exports, fit)
+
+
+def _cameras_of(calibration: str | Path) -> tuple[dict[str, Camera], str | None]:
+    """Read a calibration file: its cameras by name, and the world's up axis if it says."""
+    cameras, meta = read_calibration(calibration)
+    return cameras, up_axis(meta)

@@ -16,19 +16,18 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import graph, ledger, schema
 from . import store as _store
-from .cluster import Session, Work
-from .errors import RecordingError, StoreBusyError, StoreError, UsageError, shown_path
+from .cluster.session import ClusterOptions, Session, Work
+from .errors import StoreBusyError, StoreError, UsageError, shown_path
+from .plan import Plan, make_plan
 from .recording import Recording
 from .report import run_report_path, write_run_report
 from .schema import (
-    BATCH_FRAMES,
     DEFAULT_CHUNK_FRAMES,
     DEFAULT_TRACKER,
     FILTERED,
@@ -37,11 +36,12 @@ from .schema import (
     FilterSettings,
     TriangulationSettings,
 )
-from .tasks import FATAL_ERRNOS, ChunkSpec, plan_chunks
-from .trackers import Tracker, batch_of, get_tracker, warmup_of
+from .tasks import FATAL_ERRNOS
+from .trackers import Tracker
 
 if TYPE_CHECKING:
     import xarray as xr
+    from distributed import Client
 
 __all__ = [
     "RunResult",
@@ -160,34 +160,17 @@ def store_lock(store: str | Path):
         lock.release()
 
 
-def _planned(
-    recording: Recording | str | Path, trk: Tracker, chunk_frames: int
-) -> tuple[Recording, list[ChunkSpec]]:
-    rec = graph.as_recording(recording)
-    if not rec.ok_views:
-        raise RecordingError(
-            f"{rec.path}: none of the {len(rec.views)} videos can be read; "
-            + "; ".join(v.error for v in rec.views if v.error)
-        )
-    return rec, plan_chunks(rec, chunk_frames, warmup_of(trk))
-
-
 def process(
-    recording: Recording | str | Path,
+    recording: Plan | Recording | str | Path,
     tracker: str | Tracker = DEFAULT_TRACKER,
     out: str | Path | None = None,
     *,
     tracker_params: dict | None = None,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-    workers: int | None = None,
-    cluster: str | None = None,
-    cluster_config: str | Path | None = None,
-    client=None,
+    cluster: ClusterOptions | Session | Client | str | None = None,
     report: bool = True,
     overwrite: bool = False,
-    dashboard_address: str | None = None,
     retries: int = 2,
-    on_event: Callable[[str, dict], None] | None = None,
 ) -> RunResult:
     """Track a recording on a cluster, streaming every chunk into a Zarr store.
 
@@ -197,8 +180,9 @@ def process(
 
     Parameters
     ----------
-    recording : Recording or path
-        The recording.
+    recording : Plan, Recording or path
+        The recording, or its plan (see :func:`mocapflow.plan.make_plan`),
+        which then says the tracker and chunking.
     tracker : str or Tracker
         Tracker name, ``package.module:factory``, or an instance.
     out : path, optional
@@ -207,26 +191,18 @@ def process(
         Parameters for the tracker.
     chunk_frames : int
         Target frames per task.
-    workers : int, optional
-        Override the sized worker count (and the profile's).
-    cluster : str, optional
-        Profile name in ``cluster.yaml`` (default: the file's default, ``local``).
-    cluster_config : path, optional
-        Profiles file; default ``./cluster.yaml`` when present.
-    client : distributed.Client, optional
-        Run on this client instead of the profile's cluster.
+    cluster : ClusterOptions, Session, Client or str, optional
+        Where to compute (see :class:`~mocapflow.cluster.ClusterOptions`): a
+        profile name, options (profile, workers, dashboard address, progress
+        callback), a running session to share, or a client. Its ``on_event``
+        is called as ``on_event("start", {...})`` once the cluster is up and
+        ``on_event("chunk", record)`` as each task finishes.
     report : bool
         Save a self-contained performance report beside the store.
     overwrite : bool
         Replace an existing store made from other inputs.
-    dashboard_address : str, optional
-        Where the dashboard listens; default the profile's, else
-        :data:`~mocapflow.schema.DASHBOARD_ADDRESS`.
     retries : int
         Retries of a task that raised or whose worker died.
-    on_event : callable, optional
-        Called as ``on_event("start", {...})`` once the cluster is up and
-        ``on_event("chunk", record)`` as each task finishes.
 
     Returns
     -------
@@ -235,77 +211,76 @@ def process(
 
     """
     t0 = time.perf_counter()
-    trk = get_tracker(tracker, **(tracker_params or {}))
-    batch_of(trk, BATCH_FRAMES)  # a bad batch_frames fails here, once, not in every task
-    time_chunk = schema.time_chunk_for(chunk_frames)
-    session = Session(
-        Work(1),
-        cluster=cluster,
-        cluster_config=cluster_config,
-        client=client,
-        workers=workers,
-        dashboard_address=dashboard_address,
-    )
-    rec, specs = _planned(recording, trk, chunk_frames)
-    biggest = max(v.info.width * v.info.height * 3 for v in rec.ok_views)
-    session.plan(Work(len(specs), biggest))  # refuse a worker count that cannot work, now
-    store = Path(out) if out is not None else rec.path / STORE_NAME
+    session = Session(Work(1), cluster)
+    if isinstance(recording, Plan):
+        plan = recording
+    else:
+        plan = make_plan(recording, tracker, chunk_frames, tracker_params)
+    session.plan(Work(len(plan.specs), plan.frame_bytes))  # refuse a worker count that cannot work
+    store = Path(out) if out is not None else plan.recording.path / STORE_NAME
     check_outputs(store, report_path(store), lock_path(store))
     session.check_reachable()  # a remote scheduler answers before the store is touched
     with _fatal_as_one_line(store), store_lock(store):
-        done = ledger.prepare(store, rec, trk, chunk_frames, overwrite)
-        todo = [s for s in specs if s.key not in done]
-        records = {k: r for k, r in done.items() if k in {s.key for s in specs}}
+        done = ledger.prepare(store, plan, overwrite)
+        todo = [s for s in plan.specs if s.key not in done]
+        records = {k: r for k, r in done.items() if k in {s.key for s in plan.specs}}
         logger.info(
             "%s: %d tasks, %d already done (skipped), %d to compute",
             store,
-            len(specs),
-            len(specs) - len(todo),
+            len(plan.specs),
+            len(plan.specs) - len(todo),
             len(todo),
         )
-        start = {"n_tasks": len(specs), "todo": len(todo), "store": store}
         rpath = report_path(store) if report and todo else None
-        dashboard = None
-        if todo:
-            session.work = Work(len(todo), biggest)
-            with session:
-                dashboard = session.dashboard
-                ledger.set_attrs(
-                    store, cluster=session.describe(), start_time=ledger.now(), completed=False
-                )
-                if on_event:
-                    on_event("start", {**start, "dashboard": session.dashboard, "session": session})
-                records.update(
-                    _compute_tasks(session, todo, trk, store, time_chunk, retries, rpath, on_event)
-                )
-        elif on_event:
-            on_event("start", {**start, "dashboard": None, "session": None})
-        failed = [records[s.key] for s in todo if records[s.key]["status"] == "failed"]
-        views = ledger.view_outcomes(rec, records)
-        completed = all(s.key in records and records[s.key]["status"] != "failed" for s in specs)
-        for name in ledger.changed_videos(store, rec):
-            view = next(v for v in rec.views if v.name == name)
-            views[name].update(
-                status="failed",
-                error=f"{view.path}: the video changed during the run, so its frames mix the "
-                "old file and the new; rerun with --overwrite to track the new one",
-            )
-            completed = False
+        dashboard = _run_todo(session, plan, store, todo, records, rpath, retries)
+        views, completed = _outcomes(store, plan, records)
         ledger.finalize(store, views, completed)
         run_report = write_run_report(store) if report else None
     return RunResult(
         store=store,
         views=views,
-        n_tasks=len(specs),
+        n_tasks=len(plan.specs),
         computed=len(todo),
-        skipped=len(specs) - len(todo),
-        failed_tasks=failed,
+        skipped=len(plan.specs) - len(todo),
+        failed_tasks=[records[s.key] for s in todo if records[s.key]["status"] == "failed"],
         sizing=session.sizing.to_dict() if session.sizing else None,
         dashboard=dashboard,
         report=rpath,
         seconds=time.perf_counter() - t0,
         run_report=run_report,
     )
+
+
+def _run_todo(session, plan, store, todo, records, rpath, retries) -> str | None:
+    """Compute the tasks left to do (if any) on the session's cluster; return its dashboard."""
+    start = {"n_tasks": len(plan.specs), "todo": len(todo), "store": store}
+    if not todo:
+        session.event("start", {**start, "dashboard": None, "session": None})
+        return None
+    session.work = Work(len(todo), plan.frame_bytes)
+    with session:
+        ledger.set_attrs(
+            store, cluster=session.describe(), start_time=ledger.now(), completed=False
+        )
+        session.event("start", {**start, "dashboard": session.dashboard, "session": session})
+        records.update(_compute_tasks(session, plan, todo, store, retries, rpath))
+        return session.dashboard
+
+
+def _outcomes(store: Path, plan: Plan, records: dict) -> tuple[dict, bool]:
+    """Per-view outcomes of a run, and whether every task of the plan is done."""
+    rec = plan.recording
+    views = ledger.view_outcomes(rec, records)
+    completed = all(s.key in records and records[s.key]["status"] != "failed" for s in plan.specs)
+    for name in ledger.changed_videos(store, rec):
+        view = next(v for v in rec.views if v.name == name)
+        views[name].update(
+            status="failed",
+            error=f"{view.path}: the video changed during the run, so its frames mix the "
+            "old file and the new; rerun with --overwrite to track the new one",
+        )
+        completed = False
+    return views, completed
 
 
 @contextlib.contextmanager
@@ -405,19 +380,18 @@ def check_outputs(*paths: Path) -> None:
             )
 
 
-def _compute_tasks(session, todo, trk, store, time_chunk, retries, rpath, on_event) -> dict:
+def _compute_tasks(session, plan, todo, store, retries, rpath) -> dict:
     """Compute the write tasks, recording each as it finishes; a task that raised is failed."""
     from distributed import as_completed
 
     client = session.client
     records = {}
-    params = ", ".join(f"{k}={v}" for k, v in trk.params().items())
     what = (
         f"mocapflow process: {len(todo)} tasks over {len({s.view for s in todo})} videos, "
-        f"tracker {trk.name}({params}), store {store}"
+        f"tracker {plan.describe()}, store {store}"
     )
     with _report(client, rpath, what):
-        tasks = graph.write_tasks(todo, trk, store, time_chunk, session.decode_threads)
+        tasks = graph.write_tasks(plan, todo, store, session.decode_threads)
         futures = client.compute(tasks, retries=retries)
         index = {f.key: s for f, s in zip(futures, todo, strict=True)}
         for fut in as_completed(futures):
@@ -440,32 +414,29 @@ def _compute_tasks(session, todo, trk, store, time_chunk, retries, rpath, on_eve
                 client.cancel(futures)
                 raise OSError(record["errno"], record["error"])
             records[spec.key] = record
-            if on_event:
-                on_event("chunk", record)
+            session.event("chunk", record)
     return records
 
 
-def _watch(client, future, label: str, on_event) -> None:
+def _watch(session: Session, future, label: str) -> None:
     """Wait for a future, reporting ``on_event("stage", ...)`` as its tasks finish."""
-    if on_event is None:
+    if session.on_event is None:
         future.result()
         return
     from distributed.diagnostics.progressbar import TextProgressBar
 
     class _Stage(TextProgressBar):
         def _draw_bar(self, remaining, all, **kwargs):
-            on_event("stage", {"label": label, "done": all - remaining, "total": all})
+            session.event("stage", {"label": label, "done": all - remaining, "total": all})
 
         def _draw_stop(self, **kwargs):
             pass
 
-    _Stage([future], scheduler=client.scheduler.address, interval="200ms")
+    _Stage([future], scheduler=session.client.scheduler.address, interval="200ms")
     future.result()
 
 
-def _write_group(
-    session: Session, n_tasks: int, lazy: xr.Dataset, store, group: str, on_event
-) -> xr.Dataset:
+def _write_group(session: Session, n_tasks: int, lazy: xr.Dataset, store, group: str) -> xr.Dataset:
     """Compute a lazy 3-D dataset into a group of the store, and record it in the ledger.
 
     The group records what it was made from (see :func:`mocapflow.ledger.freshness`)
@@ -479,7 +450,7 @@ def _write_group(
         delayed = _store.write_group(lazy, store, group)
         session.work = Work(n_tasks, 0)
         with session:
-            _watch(session.client, session.client.compute(delayed), group, on_event)
+            _watch(session, session.client.compute(delayed), group)
             ledger.record_group(store, group, source)
     if run_report_path(Path(store)).exists():  # keep the run report up to date
         write_run_report(store)
@@ -493,10 +464,7 @@ def triangulate_store(
     *,
     up_axis: str | None = None,
     calibration: str | Path | None = None,
-    client=None,
-    cluster: str | None = None,
-    cluster_config: str | Path | None = None,
-    on_event: Callable[[str, dict], None] | None = None,
+    cluster: ClusterOptions | Session | Client | str | None = None,
 ) -> xr.Dataset:
     """Triangulate a 2-D store into its ``points3d`` group.
 
@@ -518,12 +486,9 @@ def triangulate_store(
         The world's up axis (``+z``...), if the calibration says; recorded for exports.
     calibration : path, optional
         The calibration file the cameras come from, named in messages.
-    client : distributed.Client, optional
-        Compute on this client; otherwise on the cluster profile's.
-    cluster, cluster_config
-        The profile, as :func:`process` takes them.
-    on_event : callable, optional
-        Called as ``on_event("stage", {"label", "done", "total"})`` as tasks finish.
+    cluster : ClusterOptions, Session, Client or str, optional
+        Where to compute, as :func:`process` takes it; its ``on_event`` is
+        called as ``on_event("stage", {"label", "done", "total"})`` as tasks finish.
 
     Returns
     -------
@@ -541,7 +506,7 @@ def triangulate_store(
     from .quality import calibration_verdict, check_tracks
 
     settings = settings or TriangulationSettings()
-    session = Session(Work(1), client=client, cluster=cluster, cluster_config=cluster_config)
+    session = Session(Work(1), cluster)
     ledger.check_whole(store, "tracks")
     tracks = _store.open_tracks(store)
     if schema.POSITION not in tracks or schema.CONFIDENCE not in tracks:
@@ -558,7 +523,7 @@ def triangulate_store(
     lazy = graph.points3d(store, tracks, cameras, settings)
     lazy.attrs["up_axis"] = up_axis
     n_blocks = len(lazy.position.data.chunks[0])
-    written = _write_group(session, n_blocks, lazy, store, POINTS3D, on_event)
+    written = _write_group(session, n_blocks, lazy, store, POINTS3D)
     check = check_tracks(tracks, cameras, min_confidence=settings.min_confidence)
     if verdict := calibration_verdict(check, f"{store}/{POINTS3D}", source, str(store)):
         logger.warning("%s", verdict)
@@ -569,10 +534,7 @@ def filter_store(
     store: str | Path,
     settings: FilterSettings | None = None,
     *,
-    client=None,
-    cluster: str | None = None,
-    cluster_config: str | Path | None = None,
-    on_event: Callable[[str, dict], None] | None = None,
+    cluster: ClusterOptions | Session | Client | str | None = None,
 ) -> xr.Dataset:
     """Gap-fill and low-pass a store's ``points3d`` into its ``filtered`` group.
 
@@ -582,8 +544,8 @@ def filter_store(
         A store with a ``points3d`` group (see :func:`triangulate_store`).
     settings : FilterSettings, optional
         Default :class:`~mocapflow.schema.FilterSettings`.
-    client, cluster, cluster_config, on_event
-        As :func:`triangulate_store` takes them.
+    cluster : ClusterOptions, Session, Client or str, optional
+        As :func:`triangulate_store` takes it.
 
     Returns
     -------
@@ -592,7 +554,7 @@ def filter_store(
 
     """
     settings = settings or FilterSettings()
-    session = Session(Work(1), client=client, cluster=cluster, cluster_config=cluster_config)
+    session = Session(Work(1), cluster)
     if not _store.has_group(store, POINTS3D):
         raise StoreError(f"{store}: no points3d group; run mocapflow triangulate first")
     ledger.check_whole(store, POINTS3D)
@@ -601,4 +563,4 @@ def filter_store(
     points = _store.open_group(store, POINTS3D)
     lazy = graph.smoothed(points, settings)
     n_tasks = len(lazy.position.data.chunks[2])
-    return _write_group(session, n_tasks, lazy, store, FILTERED, on_event)
+    return _write_group(session, n_tasks, lazy, store, FILTERED)

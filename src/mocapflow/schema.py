@@ -59,7 +59,6 @@ __all__ = [
     "time_attrs",
     "time_chunk_for",
     "time_coords",
-    "tracking_attrs",
     "tracks_layout",
 ]
 
@@ -229,33 +228,6 @@ def software_attrs() -> dict:
     return {"source_software": "mocapflow", "source_version": __version__}
 
 
-def tracking_attrs(recording, tracker, chunk_frames: int) -> dict:
-    """Return a 2-D store's root attributes: software, recording, tracker, chunking.
-
-    Time follows movement's convention: in seconds when the frame rate is
-    known (``fps`` set), else in frames (no ``fps``).
-    """
-    outputs = tracker.outputs()
-    attrs = {
-        **software_attrs(),
-        "mocapflow_format": FORMAT,
-        "ds_type": "poses" if POSITION in outputs else "frames",
-        **time_attrs(recording.fps),
-        "space_unit": "pixels",
-        "recording": str(recording.path),
-        "tracker": tracker.name,
-        "tracker_params": tracker.params(),
-        "chunk_frames": int(chunk_frames),
-        "time_chunk": time_chunk_for(chunk_frames),
-        "views": [v.metadata() for v in recording.views],
-        "warnings": list(recording.warnings),
-    }
-    skeleton = getattr(tracker, "skeleton", None)
-    if skeleton:
-        attrs["skeleton"] = [list(map(str, bone)) for bone in skeleton]
-    return attrs
-
-
 def time_attrs(fps: float | None) -> dict:
     """Return movement's time attributes: ``fps`` and seconds, or frames and no ``fps``."""
     return {"fps": float(fps), "time_unit": "seconds"} if fps else {"time_unit": "frames"}
@@ -305,7 +277,7 @@ class Variable:
         return self.values is not None
 
 
-def tracks_layout(recording, tracker, time_chunk: int) -> dict[str, Variable]:
+def tracks_layout(recording, tracker, time_chunk: int, outputs=None) -> dict[str, Variable]:
     """Declare every array of a 2-D store: the tracker's outputs, ``decoded``, the coordinates.
 
     :func:`mocapflow.store.create` writes it straight through Zarr, and
@@ -320,6 +292,9 @@ def tracks_layout(recording, tracker, time_chunk: int) -> dict[str, Variable]:
         The tracker, whose outputs become data variables.
     time_chunk : int
         Zarr chunk length along ``time``.
+    outputs : dict of str to Output, optional
+        The tracker's outputs, when already read (a :class:`~mocapflow.plan.Plan`
+        holds them); default ``tracker.outputs()``.
 
     Returns
     -------
@@ -352,7 +327,7 @@ def tracks_layout(recording, tracker, time_chunk: int) -> dict[str, Variable]:
         "time": time_coords(n_time, recording.fps),
     }
     data: dict[str, Variable] = {}
-    outputs = tracker.outputs()
+    outputs = tracker.outputs() if outputs is None else outputs
     dims = {d for out in outputs.values() for d in out.dims}
     for name, out in outputs.items():
         if clash := ({name, *out.dims} & ours) | ({name} & dims):

@@ -1,11 +1,8 @@
-"""Per-chunk work, free of Dask: plan frame ranges, then decode, track and write one.
+"""Per-chunk work, free of Dask: decode, track and write one frame range of one video.
 
-The planner cuts each video into tasks of about ``chunk_frames`` frames. Task
-boundaries fall on the Zarr chunk grid along ``time`` (every ``time_chunk``
-frames, the same for all views), and among the grid lines near the target it
-picks the one just after a keyframe, so a task rarely decodes frames it does
-not own. Inside a task, frames are decoded and tracked in small batches, so a
-worker holds a batch of frames, never a whole chunk.
+The tasks are the :class:`~mocapflow.plan.ChunkSpec` of a plan (see
+:mod:`mocapflow.plan`). Inside a task, frames are decoded and tracked in small
+batches, so a worker holds a batch of frames, never a whole chunk.
 """
 
 from __future__ import annotations
@@ -15,143 +12,23 @@ import itertools
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
 from . import ledger
 from . import store as _store
 from .errors import TrackerError, VideoError
-from .recording import Recording
-from .schema import BATCH_FRAMES, CONFIDENCE, time_chunk_for
+from .plan import ChunkSpec
+from .schema import BATCH_FRAMES, CONFIDENCE
 from .trackers import Tracker, batch_of, pixel_format_of, reset_of
 from .video import iter_range
 
-__all__ = ["ChunkSpec", "plan_chunks", "run_chunk", "track_chunk"]
+__all__ = ["FATAL_ERRNOS", "run_chunk", "track_chunk"]
 
 logger = logging.getLogger(__name__)
 
 #: Errors a retry cannot mend (full disk, quota, read-only): the run stops at once.
 FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
-
-
-@dataclass(frozen=True)
-class ChunkSpec:
-    """One task: a frame range of one video. Only this travels in the graph.
-
-    Attributes
-    ----------
-    view_index : int
-        Position of the view on the ``view`` axis.
-    view : str
-        The view name.
-    path : str
-        The video file.
-    start, stop : int
-        The frames the task owns.
-    start_pts : int
-        Timestamp of frame ``start``.
-    seek_pts : int
-        Timestamp of the keyframe to seek to (at or before the first decoded frame).
-    view_end : int
-        The view's frame count.
-    warmup : int
-        Frames before ``start`` that the task decodes and runs through the
-        tracker without keeping (trackers that carry state between frames).
-    read_pts : int or None
-        Timestamp of the first decoded frame, ``start - warmup``; None when
-        ``warmup`` is 0.
-
-    """
-
-    view_index: int
-    view: str
-    path: str
-    start: int
-    stop: int
-    start_pts: int
-    seek_pts: int
-    view_end: int
-    warmup: int = 0
-    read_pts: int | None = None
-
-    @property
-    def key(self) -> tuple[int, int, int]:
-        """``(view_index, start, stop)``: the task's identity in the store."""
-        return (self.view_index, self.start, self.stop)
-
-    @property
-    def n_frames(self) -> int:
-        """Frames the task owns."""
-        return self.stop - self.start
-
-
-def _boundaries(n: int, keyframes: np.ndarray, chunk_frames: int, grid: int) -> list[int]:
-    """Task boundaries on the ``grid`` for a video of ``n`` frames."""
-    bounds = [0]
-    while bounds[-1] < n:
-        s = bounds[-1]
-        target = s + chunk_frames
-        if target >= n or n - s <= chunk_frames + grid // 2:
-            bounds.append(n)
-            break
-        lo = s + max(grid, (chunk_frames // 2) // grid * grid)
-        hi = min(s + chunk_frames + chunk_frames // 2, n - 1)
-        candidates = np.arange(lo - lo % grid, hi + 1, grid)
-        candidates = candidates[(candidates > s) & (candidates < n)]
-        if candidates.size == 0:
-            bounds.append(min(s + grid * max(1, chunk_frames // grid), n))
-            continue
-        kf_before = keyframes[np.searchsorted(keyframes, candidates, side="right") - 1]
-        waste = candidates - kf_before
-        aligned = candidates[waste < grid]
-        pool = aligned if aligned.size else candidates
-        bounds.append(int(pool[np.argmin(np.abs(pool - target))]))
-    return bounds
-
-
-def plan_chunks(recording: Recording, chunk_frames: int, warmup: int = 0) -> list[ChunkSpec]:
-    """Cut every readable view into tasks.
-
-    Parameters
-    ----------
-    recording : Recording
-        The probed recording.
-    chunk_frames : int
-        Target frames per task.
-    warmup : int
-        Frames each task decodes before its first (see :func:`warmup_of`).
-
-    Returns
-    -------
-    list of ChunkSpec
-        Tasks of all views, view by view.
-
-    """
-    grid = time_chunk_for(chunk_frames)
-    specs = []
-    for i, view in enumerate(recording.views):
-        info = view.info
-        if info is None:
-            continue
-        bounds = _boundaries(info.n_frames, info.keyframes, chunk_frames, grid)
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            first = max(0, a - warmup)
-            specs.append(
-                ChunkSpec(
-                    view_index=i,
-                    view=view.name,
-                    path=str(view.path),
-                    start=a,
-                    stop=b,
-                    start_pts=int(info.pts[a]),
-                    seek_pts=int(info.pts[info.keyframe_before(first)]),
-                    view_end=info.n_frames,
-                    warmup=a - first,
-                    read_pts=int(info.pts[first]) if a > first else None,
-                )
-            )
-    return specs
 
 
 def _check_outputs(tracker: Tracker, shapes: dict[str, tuple], result: dict, n: int) -> None:

@@ -67,8 +67,8 @@ def test_worker_threads_detect_what_one_thread_does(charuco_recording, tmp_path)
     import mocapflow
 
     result = mocapflow.process(
-        charuco_recording, "charuco", tmp_path / "s.zarr", chunk_frames=8, cluster="threads",
-        workers=2, report=False,
+        charuco_recording, "charuco", tmp_path / "s.zarr", chunk_frames=8, report=False,
+        cluster=mocapflow.ClusterOptions("threads", workers=2),
     )  # fmt: skip
     assert result.exit_code == 0 and result.sizing["threads_per_worker"] == 2
     ds = xr.open_zarr(result.store, consolidated=False)

@@ -76,7 +76,12 @@ def test_default_run_equals_sequential(default_run, oracle):
 
 def test_uneven_chunks_equal_sequential(oracle, tmp_path):
     result = mocapflow.process(
-        SAMPLE, "mediapipe", tmp_path / "s.zarr", chunk_frames=7, workers=2, report=False
+        SAMPLE,
+        "mediapipe",
+        tmp_path / "s.zarr",
+        chunk_frames=7,
+        cluster=mocapflow.ClusterOptions(workers=2),
+        report=False,
     )
     lengths = {r["stop"] - r["start"] for r in mocapflow.ledger.done_chunks(result.store).values()}
     assert {7, 9} <= lengths  # 7-frame tasks and a longer last one
@@ -128,7 +133,7 @@ def test_tracking_mode_with_warmup_comes_close(tmp_path):
             "mediapipe",
             tmp_path / f"w{warmup}.zarr",
             chunk_frames=30,
-            workers=2,
+            cluster=mocapflow.ClusterOptions(workers=2),
             report=False,
             tracker_params={"static_image_mode": False, "warmup": warmup},
         )

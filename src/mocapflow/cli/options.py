@@ -150,3 +150,16 @@ def triangulation_settings(min_views, min_confidence, max_error, swap_lr) -> Tri
 def filter_settings(max_gap, cutoff, order) -> FilterSettings:
     """Build the settings from the options (checked where they are declared)."""
     return FilterSettings(max_gap, cutoff, order)
+
+
+def on(cluster, cluster_config, workers=None, dashboard=None, progress=None):
+    """Return the one cluster handle of a command's options (see ClusterOptions)."""
+    from ..cluster.session import ClusterOptions
+
+    return ClusterOptions(
+        profile=cluster,
+        config=cluster_config,
+        workers=workers,
+        dashboard_address=dashboard,
+        on_event=progress,
+    )

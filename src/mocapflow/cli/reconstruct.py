@@ -46,10 +46,7 @@ def calibrate_cmd(
             out_,
             board=opt.params(board, "--board"),
             origin=origin,
-            workers=workers,
-            cluster=cluster,
-            cluster_config=cluster_config,
-            on_event=progress,
+            cluster=opt.on(cluster, cluster_config, workers, progress=progress),
             overwrite=overwrite,
             report=False,
         )
@@ -82,9 +79,7 @@ def triangulate_cmd(
                 settings,
                 up_axis=up_axis(meta),
                 calibration=calibration,
-                cluster=cluster,
-                cluster_config=cluster_config,
-                on_event=progress,
+                cluster=opt.on(cluster, cluster_config, progress=progress),
             )
         s = summary(store)
     print_summary({"views": [], "groups": {POINTS3D: s["groups"][POINTS3D]}}, store)
@@ -107,7 +102,7 @@ def filter_cmd(
         settings = opt.filter_settings(max_gap, cutoff, order)
         with tracking_progress() as progress:
             filter_store(
-                store, settings, cluster=cluster, cluster_config=cluster_config, on_event=progress
+                store, settings, cluster=opt.on(cluster, cluster_config, progress=progress)
             )
         s = summary(store)
     print_summary({"views": [], "groups": {FILTERED: s["groups"][FILTERED]}}, store)
@@ -179,15 +174,12 @@ def run_cmd(
             triangulation=opt.triangulation_settings(min_views, min_confidence, max_error, swap_lr),
             filtering=opt.filter_settings(max_gap, cutoff, order),
             formats=opt.formats(fmt),
-            workers=workers,
             report=report,
             overwrite=overwrite,
-            cluster=cluster,
-            cluster_config=cluster_config,
-            dashboard_address=dashboard,
         )
         with tracking_progress() as progress:
-            result = run_pipeline(recording, on_event=progress, **kwargs)
+            on = opt.on(cluster, cluster_config, workers, dashboard, progress)
+            result = run_pipeline(recording, cluster=on, **kwargs)
         s = summary(result.store)
     if result.calibration_fit is not None:
         print_calibration(result.calibration_fit, result.calibration)

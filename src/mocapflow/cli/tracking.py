@@ -43,13 +43,9 @@ def process_cmd(
             out_,
             tracker_params=opt.params(param),
             chunk_frames=chunk_frames,
-            workers=workers,
+            cluster=opt.on(cluster, cluster_config, workers, dashboard, progress),
             report=report,
             overwrite=overwrite,
-            cluster=cluster,
-            cluster_config=cluster_config,
-            dashboard_address=dashboard,
-            on_event=progress,
         )
     print_result(result)
     raise typer.Exit(result.exit_code)
@@ -81,9 +77,7 @@ def batch_cmd(
             tracker,
             tracker_params=opt.params(param),
             chunk_frames=chunk_frames,
-            cluster=cluster,
-            cluster_config=cluster_config,
-            workers=workers,
+            cluster=opt.on(cluster, cluster_config, workers),
             on_result=show,
         )
     out.print(f"{len(records)} recordings; summary appended to {root / SUMMARY_NAME}")
@@ -192,10 +186,12 @@ def cluster_show(
         elif profile["type"] == "address":
             where = profile.get("address") or f"scheduler file {profile['scheduler_file']}"
             out.print(f"  connects to {where}; the workers must see the videos and the store")
-        else:
+        elif profile["type"] in ("slurm", "pbs"):
             scale = profile.get("adapt") or f"{profile.get('jobs', 1)} jobs"
             out.print(f"  scaling: {scale}\n")
             out.print(job_script(profile), highlight=False, markup=False)
+        else:
+            out.print(f"  a profile type a package registers (mocapflow.profiles): {profile}")
 
 
 @app.command("demo")
@@ -221,7 +217,7 @@ def demo_cmd(
     root = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="mocapflow-demo-"))
     err.print("[bold]1. a real recording of a person[/] (Pose2Sim demo, 4 cameras, Qualisys)")
     with errors(), tracking_progress() as progress:
-        part = pose_demo(root, sample, progress)
+        part = pose_demo(root, sample, opt.on(None, None, progress=progress))
     _print_part(part)
     code = part.result.tracking.exit_code
     if synthetic:
@@ -229,7 +225,7 @@ def demo_cmd(
             "\n[bold]2. a synthetic recording[/]: calibrate from ChArUco, reconstruct markers"
         )
         with errors(), tracking_progress() as progress:
-            part2 = synthetic_demo(root, frames, cameras, progress)
+            part2 = synthetic_demo(root, frames, cameras, opt.on(None, None, progress=progress))
         _print_part(part2)
         out.print(
             "camera centres after alignment, error (mm): "
