@@ -235,6 +235,9 @@ class ExportFormat:
         A module the writer imports; its absence is said before any file is written.
     install : str, optional
         How to install ``needs``.
+    per_person : bool
+        A file holds one individual: a group of several people is written to
+        one file per person. False: one file holds them all.
 
     """
 
@@ -244,6 +247,7 @@ class ExportFormat:
     default: bool = False
     needs: str | None = None
     install: str | None = None
+    per_person: bool = True
 
     def check(self) -> None:
         """Refuse, in one line, a format whose writer's module is not installed.
@@ -270,7 +274,9 @@ def _via_movement(fmt: str) -> Callable[..., None]:
 
 def _movement_format(name: str, suffix: str) -> ExportFormat:
     write = _via_movement(name)
-    return ExportFormat(name, suffix, write, needs="movement", install=MOVEMENT_INSTALL)
+    return ExportFormat(
+        name, suffix, write, needs="movement", install=MOVEMENT_INSTALL, per_person=False
+    )
 
 
 #: The built-in formats, in the order ``export`` writes the default ones.
@@ -341,12 +347,17 @@ def export_stem(store: str | Path) -> str:
     return stem
 
 
-def export_path(store: str | Path, group: str, fmt: str, folder: str | Path) -> Path:
+def export_path(
+    store: str | Path, group: str, fmt: str, folder: str | Path, person: str | None = None
+) -> Path:
     """Return the file a format of a store's group is exported to: ``<stem>.<group>.<ext>``.
 
-    The two HDF5 formats keep the format in the name (``.dlc.h5``, ``.sleap.h5``).
+    One person of several goes to ``<stem>.<person>.<group>.<ext>``
+    (``pose.person0.filtered.trc``). The two HDF5 formats keep the format in the
+    name (``.dlc.h5``, ``.sleap.h5``).
     """
-    return Path(folder) / f"{export_stem(store)}.{group}{get_format(fmt).suffix}"
+    who = f".{person}" if person else ""
+    return Path(folder) / f"{export_stem(store)}{who}.{group}{get_format(fmt).suffix}"
 
 
 def _owners(folder: Path) -> dict:

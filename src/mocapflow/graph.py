@@ -7,6 +7,9 @@
     One task per frame range that tracks it and writes its region of a store.
 :func:`points3d`
     3-D points of a 2-D store: one task per block of frames.
+:func:`people_summaries`, :func:`people3d`
+    Several people per view: each block's people in short (for linking over
+    time), then the people kept, one individual each.
 :func:`smoothed`
     Gap-filled, low-passed 3-D points: one task per keypoint's whole series.
 
@@ -43,7 +46,16 @@ if TYPE_CHECKING:
 # dask.array and xarray load only where a lazy array or Dataset is built: write_tasks
 # needs neither, so importing the runner does not load them (the store's template does).
 
-__all__ = ["points3d", "smoothed", "task_key", "track", "tracks_template", "write_tasks"]
+__all__ = [
+    "people3d",
+    "people_summaries",
+    "points3d",
+    "smoothed",
+    "task_key",
+    "track",
+    "tracks_template",
+    "write_tasks",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +223,58 @@ def write_tasks(
     return tasks
 
 
+def _matched(store, tracks: xr.Dataset, cameras: dict, settings: TriangulationSettings):
+    """Return the views with a camera, and their CameraSet.
+
+    Raises
+    ------
+    CalibrationError
+        If fewer than ``min_views`` views have a camera (the message lists both).
+
+    """
+    from .triangulate import CameraSet
+
+    names = [str(v) for v in tracks.view.values]
+    matched = [n for n in names if n in cameras]
+    missing = [n for n in names if n not in cameras]
+    if len(names) < settings.min_views:
+        raise CalibrationError(
+            f"{store}: the store holds {len(names)} view(s) ({', '.join(names)}); "
+            f"triangulation needs at least {settings.min_views} cameras seeing the same points"
+        )
+    if len(matched) < settings.min_views:
+        raise CalibrationError(
+            f"{store}: the calibration has cameras {sorted(cameras)} but the views are "
+            f"{names}; cameras are matched by name, so rename them or use the right file"
+        )
+    if missing:
+        logger.warning("views %s have no camera in the calibration; left out", missing)
+    return matched, CameraSet.from_cameras([cameras[n] for n in matched])
+
+
+def robust(settings: TriangulationSettings, cams) -> TriangulationSettings:
+    """Return the settings with ``max_error`` set: by default a fraction of the image diagonal.
+
+    See :data:`mocapflow.associate.ROBUST_FRACTION` (as Pose2Sim does, views are
+    dropped point by point while the error is over it).
+    """
+    from dataclasses import replace
+
+    from .associate import ROBUST_FRACTION, default_threshold
+
+    if settings.max_error is not None:
+        return settings
+    return replace(settings, max_error=round(default_threshold(cams, ROBUST_FRACTION), 2))
+
+
+def _blocks(tracks: xr.Dataset, views: list[str], frames_per_task: int):
+    """Return the 2-D position and confidence of ``views``, in blocks of frames (all else whole)."""
+    sel = tracks.sel(view=views)
+    pos = sel.position.data.rechunk({0: -1, 1: frames_per_task, 2: -1, 3: -1, 4: -1})
+    conf = sel.confidence.data.rechunk({0: -1, 1: frames_per_task, 2: -1, 3: -1})
+    return pos, conf
+
+
 def points3d(
     store: str | Path,
     tracks: xr.Dataset,
@@ -219,6 +283,11 @@ def points3d(
     frames_per_task: int = schema.TRIANGULATE_FRAMES,
 ) -> xr.Dataset:
     """Return the lazy 3-D points of a 2-D store: one task per block of frames.
+
+    Each individual of the 2-D store is triangulated from the same individual
+    in every view: right for one person per view. A store with several
+    detections per view goes through :func:`people_summaries` and
+    :func:`people3d` instead.
 
     Parameters
     ----------
@@ -246,36 +315,19 @@ def points3d(
     """
     import dask.array as da
 
-    from .triangulate import CameraSet, triangulate_frames
+    from .triangulate import triangulate_frames
 
-    names = [str(v) for v in tracks.view.values]
-    matched = [n for n in names if n in cameras]
-    missing = [n for n in names if n not in cameras]
-    if len(names) < settings.min_views:
-        raise CalibrationError(
-            f"{store}: the store holds {len(names)} view(s) ({', '.join(names)}); "
-            f"triangulation needs at least {settings.min_views} cameras seeing the same points"
-        )
-    if len(matched) < settings.min_views:
-        raise CalibrationError(
-            f"{store}: the calibration has cameras {sorted(cameras)} but the views are "
-            f"{names}; cameras are matched by name, so rename them or use the right file"
-        )
-    if missing:
-        logger.warning("views %s have no camera in the calibration; left out", missing)
-    cams = CameraSet.from_cameras([cameras[n] for n in matched])
-    sel = tracks.sel(view=matched)
-    pos = sel.position.data.rechunk({0: -1, 1: frames_per_task, 2: -1, 3: -1, 4: -1})
-    conf = sel.confidence.data.rechunk({0: -1, 1: frames_per_task, 2: -1, 3: -1})
+    matched, cams = _matched(store, tracks, cameras, settings)
+    settings = robust(settings, cams)
+    pos, conf = _blocks(tracks, matched, frames_per_task)
     keypoints = [str(k) for k in tracks.keypoint.values]
-    kwargs = settings.to_dict()
+    kwargs = settings.solver()
 
     def block(p: np.ndarray, c: np.ndarray) -> np.ndarray:
         xyz, err, n, swapped, conf = triangulate_frames(
             p, cams, c[:, :, 0], keypoints=keypoints, **kwargs
         )
-        extra = [err[:, None], n[:, None], conf[:, None], swapped]
-        return np.concatenate([xyz, *(e.astype(np.float64) for e in extra)], axis=1)
+        return _pack(xyz, err, n, conf, swapped)
 
     t, k, i = pos.chunks[1], pos.chunks[3], pos.chunks[4]
     packed = da.map_blocks(
@@ -287,16 +339,181 @@ def points3d(
         drop_axis=0,
         name="triangulate-" + dask.base.tokenize(str(store), pos.name, sorted(kwargs.items())),
     )
+    return _unpack(tracks, matched, packed, settings, None)
+
+
+def _pack(xyz, err, n, conf, swapped) -> np.ndarray:
+    """One float64 array ``(time, 6 + view, keypoint, individual)`` of a block's results."""
+    extra = [err[:, None], n[:, None], conf[:, None], swapped]
+    return np.concatenate([xyz, *(np.asarray(e, np.float64) for e in extra)], axis=1)
+
+
+def _unpack(tracks, views, packed, settings, individuals) -> xr.Dataset:
+    import dask.array as da
+
     return schema.points3d(
         tracks,
-        matched,
+        views,
         packed[:, :3],
         packed[:, 3],
-        packed[:, 4].astype(np.int8),
+        da.nan_to_num(packed[:, 4]).astype(np.int8),
         packed[:, 5],
-        packed[:, 6:].astype(bool),
-        {"triangulation": kwargs},
+        da.nan_to_num(packed[:, 6:]).astype(bool),
+        {"triangulation": settings.to_dict()},
+        individuals=individuals,
     )
+
+
+def _people_of(p: np.ndarray, c: np.ndarray, cams, keypoints, settings: TriangulationSettings):
+    """One block's people, frame by frame (:func:`mocapflow.associate.associate_block`)."""
+    from .associate import associate_block
+
+    return associate_block(
+        p,
+        c,
+        cams,
+        keypoints=keypoints,
+        min_views=settings.min_views,
+        min_confidence=settings.min_confidence,
+        max_error=settings.max_error,
+        swap_lr=settings.swap_lr,
+    )
+
+
+def _summary(p, c, cams, keypoints, settings, bones) -> tuple[np.ndarray, ...]:
+    """Return what linking reads of a block: skeletons, views, mean error, bone lengths."""
+    import warnings
+
+    from .associate import skeleton_lengths, summarize_people
+
+    people = _people_of(p, c, cams, keypoints, settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a person-frame with no point
+        error = np.nanmean(people.reprojection_error, axis=1)
+    points = summarize_people(people.position)
+    return points, people.group_views, error, skeleton_lengths(points, bones)
+
+
+def people_summaries(
+    store: str | Path,
+    tracks: xr.Dataset,
+    cameras: dict,
+    settings: TriangulationSettings,
+    frames_per_task: int = schema.TRIANGULATE_FRAMES,
+) -> list:
+    """Return one task per block of frames: its people, found and triangulated, in short.
+
+    Each task associates the block's detections across views and triangulates
+    each person (:func:`mocapflow.associate.associate_block`), and returns what
+    :func:`mocapflow.associate.link_people` reads: ``(time, person, keypoint,
+    3)`` float32 skeletons, ``(time, person)`` views and mean reprojection
+    error, and ``(time, person, bone)`` lengths of the store's skeleton. The
+    runner links them in order, then :func:`people3d` writes the people it keeps.
+
+    Returns
+    -------
+    list of dask.delayed.Delayed
+        In frame order.
+
+    """
+    from .associate import bone_index
+
+    matched, cams = _matched(store, tracks, cameras, settings)
+    settings = robust(settings, cams)
+    pos, conf = _blocks(tracks, matched, frames_per_task)
+    keypoints = [str(k) for k in tracks.keypoint.values]
+    bones = bone_index(keypoints, tracks.attrs.get("skeleton"))
+    summary = dask.delayed(_summary, pure=True)
+    return [
+        summary(p, c, cams, keypoints, settings, bones)
+        for p, c in zip(pos.to_delayed().ravel(), conf.to_delayed().ravel(), strict=True)
+    ]
+
+
+def _people_block(p, c, labels, index, n_out, cams, keypoints, settings, bones, medians):
+    from .associate import by_track, drop_implausible
+
+    people = _people_of(p, c, cams, keypoints, settings)
+    packed = _pack(
+        people.position,
+        people.reprojection_error,
+        people.n_views,
+        people.confidence,
+        people.lr_swapped,
+    )
+    out = np.where(labels >= 0, index[np.maximum(labels, 0)], -1)
+    packed = by_track(packed, out, n_out)  # (time, 6 + view, keypoint, individual)
+    drop = drop_implausible(packed[:, :3], bones, medians)  # (time, keypoint, individual)
+    packed[:, :4] = np.where(drop[:, None], np.nan, packed[:, :4])
+    packed[:, 4] = np.where(drop, 0, packed[:, 4])
+    packed[:, 5] = np.where(drop, np.nan, packed[:, 5])
+    return packed
+
+
+def people3d(
+    store: str | Path,
+    tracks: xr.Dataset,
+    cameras: dict,
+    settings: TriangulationSettings,
+    labels: np.ndarray,
+    kept: list[int],
+    medians: np.ndarray | None = None,
+    frames_per_task: int = schema.TRIANGULATE_FRAMES,
+) -> xr.Dataset:
+    """Return the lazy 3-D points of the people kept, one individual each.
+
+    Each task associates and triangulates its block again (the same pure
+    steps as :func:`people_summaries`, so the same people) and puts each
+    person in the individual its track was given: ``person0`` is
+    ``kept[0]``, and so on.
+
+    Parameters
+    ----------
+    store, tracks, cameras, settings, frames_per_task
+        As for :func:`people_summaries`.
+    labels : numpy.ndarray
+        ``(time, person)`` track labels from :func:`mocapflow.associate.link_people`.
+    kept : list of int
+        The track labels to write, in order (at least one individual is written,
+        all NaN where nobody was kept).
+    medians : numpy.ndarray, optional
+        ``(kept, bone)`` each person's median lengths of the store's skeleton
+        bones (:func:`mocapflow.associate.bone_medians`): keypoints that break
+        them are dropped (:func:`mocapflow.associate.drop_implausible`).
+
+    Returns
+    -------
+    xarray.Dataset
+        See :func:`mocapflow.schema.points3d`; individuals ``person0``, ``person1``...
+
+    """
+    import dask.array as da
+
+    from .associate import bone_index
+
+    matched, cams = _matched(store, tracks, cameras, settings)
+    settings = robust(settings, cams)
+    pos, conf = _blocks(tracks, matched, frames_per_task)
+    keypoints = [str(k) for k in tracks.keypoint.values]
+    bones = bone_index(keypoints, tracks.attrs.get("skeleton"))
+    if medians is None or not len(bones):
+        medians = np.full((len(kept), len(bones)), np.nan)
+    medians = np.vstack([medians, np.full((max(1 - len(kept), 0), len(bones)), np.nan)])
+    index = np.full(max(int(labels.max(initial=-1)) + 1, 1), -1, np.int64)
+    index[np.asarray(kept, np.int64)] = np.arange(len(kept))
+    n_out = max(len(kept), 1)
+    block = dask.delayed(_people_block, pure=True)
+    parts, start = [], 0
+    for p, c, n in zip(
+        pos.to_delayed().ravel(), conf.to_delayed().ravel(), pos.chunks[1], strict=True
+    ):
+        here = labels[start : start + n]
+        part = block(p, c, here, index, n_out, cams, keypoints, settings, bones, medians)
+        shape = (n, 6 + len(matched), len(keypoints), n_out)
+        parts.append(da.from_delayed(part, shape, dtype=np.float64))
+        start += n
+    packed = da.concatenate(parts, axis=0)
+    return _unpack(tracks, matched, packed, settings, [f"person{i}" for i in range(n_out)])
 
 
 def smoothed(points: xr.Dataset, settings: FilterSettings, fps: float | None = None) -> xr.Dataset:

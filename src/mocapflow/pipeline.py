@@ -41,6 +41,7 @@ from .schema import (
     DEFAULT_TRACKER,
     FILTERED,
     GROUPS_3D,
+    PEOPLE_SLOTS,
     POINTS3D,
     POSITION,
     FilterSettings,
@@ -55,6 +56,7 @@ __all__ = [
     "PipelineResult",
     "calibrate",
     "export_store",
+    "people_params",
     "run_pipeline",
 ]
 
@@ -202,8 +204,9 @@ def export_store(
     Returns
     -------
     list of pathlib.Path
-        The files written, ``<name>.<group>.<ext>`` (see
-        :func:`mocapflow.export.export_path`).
+        The files written, ``<name>.<group>.<ext>``, or one per person
+        (``<name>.person0.<group>.<ext>``...) when the group holds several and
+        the format holds one (see :func:`mocapflow.export.export_path`).
 
     Raises
     ------
@@ -248,12 +251,17 @@ def export_store(
         ) from None
     for fmt in chosen:  # a writer's missing module is said before any file is written
         fmt.check()
-    paths = [export_path(store, found, fmt.name, folder) for fmt in chosen]
-    for path in paths:  # every file is checked before the first is written
+    people = [str(i) for i in ds.individual.values] if ds.sizes["individual"] > 1 else [None]
+    jobs = [
+        (fmt, export_path(store, found, fmt.name, folder, person), person)
+        for fmt in chosen
+        for person in (people if fmt.per_person else [None])
+    ]
+    for _, path, _ in jobs:  # every file is checked before the first is written
         check_owner(path, store, known=set(fresh))
     written = []
-    for fmt, path in zip(chosen, paths, strict=True):
-        written.append(export(ds, path, fmt.name))
+    for fmt, path, person in jobs:
+        written.append(export(ds, path, fmt.name, person))
         record_owner(path, store, found)
         ledger.record_export(store, path, found)
     return written
@@ -307,6 +315,9 @@ class PipelineResult:
         Files written.
     calibration_fit : CalibrationResult or None
         The fit, when the pipeline calibrated.
+    verdict : str or None
+        One line when the 3-D cannot be trusted (see
+        :func:`mocapflow.quality.trust_verdict`); the results are written all the same.
 
     """
 
@@ -315,6 +326,12 @@ class PipelineResult:
     store: Path
     exports: list[Path] = field(default_factory=list)
     calibration_fit: CalibrationResult | None = None
+    verdict: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """1 when a view failed or the 3-D cannot be trusted, else 0."""
+        return 1 if self.verdict else self.tracking.exit_code
 
 
 def run_pipeline(
@@ -379,6 +396,7 @@ def run_pipeline(
     triangulation = triangulation or TriangulationSettings()
     filtering = filtering or FilterSettings()
     cameras, up = (None, None) if calibration is None else _cameras_of(calibration)
+    tracker_params = people_params(tracker, tracker_params, triangulation.people)
     plan = make_plan(recording, tracker, chunk_frames, tracker_params)
     rec = plan.recording
     if cameras is not None:  # a camera that cannot fit its video is refused before any work
@@ -394,7 +412,7 @@ def run_pipeline(
             fit, calibration = calibrate(calibration_recording, board=board, **run)
             cameras, up = {c.name: c for c in fit.cameras}, _cameras_of(calibration)[1]
         tracking = process(plan, out=out, **run)
-        triangulate_store(
+        points = triangulate_store(
             tracking.store,
             cameras,
             triangulation,
@@ -404,7 +422,58 @@ def run_pipeline(
         )
         filter_store(tracking.store, filtering, cluster=session)
     exports = export_store(tracking.store, formats) if formats else []
-    return PipelineResult(tracking, Path(calibration), tracking.store, exports, fit)
+    verdict = points.attrs.get("verdict")
+    return PipelineResult(tracking, Path(calibration), tracking.store, exports, fit, verdict)
+
+
+def people_params(tracker, params: dict | None, people: int | None = 1) -> dict:
+    """Ask a tracker that can find several people for them, unless told otherwise.
+
+    ``run`` matches people across views and over time (:mod:`mocapflow.associate`)
+    so that a bystander, or a second person, cannot spoil the 3-D: a built-in
+    tracker with a ``max_people`` parameter is asked for
+    :data:`~mocapflow.schema.PEOPLE_SLOTS` detections per view (``people`` if
+    more), unless the parameters set ``max_people`` or a mode that follows one
+    person (``static_image_mode=false``, the holistic tracker).
+
+    Parameters
+    ----------
+    tracker : str or Tracker
+        The tracker.
+    params : dict, optional
+        Its parameters, as given.
+    people : int or None
+        ``--people``: how many people to keep (None: everyone).
+
+    Returns
+    -------
+    dict
+        The parameters to track with.
+
+    """
+    import importlib.util
+
+    params = dict(params or {})
+    if not isinstance(tracker, str) or "max_people" in params:
+        return params
+    try:
+        probe = get_tracker(tracker, **params)
+    except (TrackerError, TypeError, ValueError):  # make_plan says what is wrong
+        return params
+    follows_one = getattr(probe, "_kind", "pose") != "pose" or not getattr(
+        probe, "static_image_mode", True
+    )
+    if getattr(probe, "max_people", None) != 1 or follows_one:
+        return params
+    if importlib.util.find_spec("ai_edge_litert") is None:
+        logger.warning(
+            "tracking one person per view (ai-edge-litert, which finds several, is not "
+            "installed: pip install 'mocapflow[mediapipe]'); a second person in view will "
+            "spoil the 3-D"
+        )
+        return params
+    params["max_people"] = max(PEOPLE_SLOTS, people or 0)
+    return params
 
 
 def _cameras_of(calibration: str | Path) -> tuple[dict[str, Camera], str | None]:

@@ -25,18 +25,46 @@ if TYPE_CHECKING:  # xarray and the cameras come in from the caller
     from .calib import Camera
 
 __all__ = [
+    "IMPLAUSIBLE_FRACTION",
     "IMPLAUSIBLE_PX",
+    "LIMB_BONES",
+    "MAX_LIMB_CV",
     "bone_length_cv",
     "bone_lengths",
     "calibration_check",
     "calibration_verdict",
     "check_tracks",
+    "doubts",
+    "limb_cv",
     "points_summary",
+    "trust_verdict",
 ]
 
 #: A median reprojection error above this (px) is no tracking noise: pose models
 #: give about 5-20 px on full-HD video, marker trackers under one.
 IMPLAUSIBLE_PX = 50.0
+#: A reprojection error median above this fraction of the image diagonal is no
+#: tracking noise (55 px at 1920x1080): :func:`doubts`.
+IMPLAUSIBLE_FRACTION = 0.025
+#: A person's limb bones (:data:`LIMB_BONES`) vary in length, over time, by more
+#: than this coefficient of variation (median over the bones) only when the 3-D
+#: mixes people: one person gives 0.04 on the Pose2Sim sample, two people mixed
+#: 0.59 on its two-person demo.
+MAX_LIMB_CV = 0.25
+#: The ten main limb bones of a body (MediaPipe's names): upper arms, forearms,
+#: thighs, shanks, the shoulder width and the hip width.
+LIMB_BONES = (
+    ("left_shoulder", "left_elbow"),
+    ("left_elbow", "left_wrist"),
+    ("right_shoulder", "right_elbow"),
+    ("right_elbow", "right_wrist"),
+    ("left_hip", "left_knee"),
+    ("left_knee", "left_ankle"),
+    ("right_hip", "right_knee"),
+    ("right_knee", "right_ankle"),
+    ("left_shoulder", "right_shoulder"),
+    ("left_hip", "right_hip"),
+)
 #: A change of cameras is telling when it cuts the median reprojection error to
 #: this fraction or less, and by more than :data:`MARGIN_PX`: exchanging two
 #: cameras (their names were swapped) or leaving one out (it does not fit).
@@ -102,7 +130,9 @@ def points_summary(points: xr.Dataset, skeleton: list[list[str]] | None = None) 
     dict
         ``triangulated`` (fraction of points), ``median_error_px``,
         ``p90_error_px``, ``bone_cv_median`` (median over bones) and ``bones``
-        (the number of bones measured).
+        (the number of bones measured); with several people, ``people``: per
+        individual its ``frames`` (seen), ``ranges`` (runs of frames),
+        ``median_error_px`` and ``limb_cv`` (:func:`limb_cv`).
 
     """
     pos = points.position.transpose("time", "space", "keypoint", "individual").values
@@ -125,6 +155,18 @@ def points_summary(points: xr.Dataset, skeleton: list[list[str]] | None = None) 
         cvs = cvs[np.isfinite(cvs)]
         if cvs.size:
             out.update(bone_cv_median=float(np.median(cvs)), bones=int(cvs.size))
+    kept = {p["individual"]: p for p in points.attrs.get("people", {}).get("kept", [])}
+    if kept:
+        names = [str(k) for k in points.keypoint.values]
+        out["people"] = {
+            who: {
+                "frames": int(found[..., i].any(-1).sum()),
+                "ranges": kept.get(who, {}).get("ranges", []),
+                "median_error_px": _median(err[..., i]),
+                "limb_cv": limb_cv(pos[..., i], names),
+            }
+            for i, who in enumerate(map(str, points.individual.values))
+        }
     return out
 
 
@@ -317,3 +359,110 @@ def calibration_verdict(check: dict, where: str, source: str, store: str) -> str
             f"of this recording"
         )
     return None
+
+
+def limb_cv(position: np.ndarray, keypoints: list[str]) -> float:
+    """Median, over the :data:`LIMB_BONES` measured, of their length's CV over time.
+
+    Parameters
+    ----------
+    position : numpy.ndarray
+        ``(time, 3, keypoint)`` points of one individual.
+    keypoints : list of str
+        Keypoint names.
+
+    Returns
+    -------
+    float
+        NaN when fewer than four limb bones are measured (not a body's keypoints).
+
+    """
+    cv = bone_length_cv(position, keypoints, [list(b) for b in LIMB_BONES])
+    cv = cv[np.isfinite(cv)]
+    return float(np.median(cv)) if cv.size >= 4 else float("nan")
+
+
+def doubts(points: xr.Dataset) -> dict[str, dict]:
+    """Return the individuals of a 3-D group whose points are implausible, and why.
+
+    An individual is implausible when its reprojection error median is above
+    :data:`IMPLAUSIBLE_FRACTION` of the image diagonal (the group's
+    ``image_diagonal`` attribute; else :data:`IMPLAUSIBLE_PX`), or when its
+    limb bones change length (:func:`limb_cv` above :data:`MAX_LIMB_CV`).
+
+    Returns
+    -------
+    dict
+        Per implausible individual: ``median_error_px``, ``limb_cv``, and
+        ``frames``: the runs of frames (first, last) whose error is above the
+        limit or whose limbs are off their median length by more than half.
+
+    """
+    from .associate import frame_ranges
+
+    pos = points.position.transpose("time", "space", "keypoint", "individual").values
+    err = points.reprojection_error.transpose("time", "keypoint", "individual").values
+    names = [str(k) for k in points.keypoint.values]
+    diagonal = points.attrs.get("image_diagonal")
+    limit = IMPLAUSIBLE_FRACTION * diagonal if diagonal else IMPLAUSIBLE_PX
+    out = {}
+    for i, who in enumerate(map(str, points.individual.values)):
+        if not np.isfinite(pos[..., i]).any():
+            continue
+        median, cv = _median(err[..., i]), limb_cv(pos[..., i], names)
+        if not (median > limit or cv > MAX_LIMB_CV):
+            continue
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lengths = bone_lengths(pos[..., i], names, [list(b) for b in LIMB_BONES])
+            off = np.abs(lengths / np.nanmedian(lengths, 0) - 1) > 0.5
+            bad = (np.nanmedian(err[..., i], 1) > limit) | off.any(1)
+        out[who] = {
+            "median_error_px": median,
+            "limb_cv": cv,
+            "limit_px": float(limit),
+            "frames": frame_ranges(np.flatnonzero(bad)),
+        }
+    return out
+
+
+def trust_verdict(points: xr.Dataset, where: str, fix: str, views: str = "") -> str | None:
+    """Return one line when a 3-D group cannot be trusted (see :func:`doubts`), else None.
+
+    Parameters
+    ----------
+    points : xarray.Dataset
+        A 3-D group (``position``, ``reprojection_error``).
+    where : str
+        The group, for the start of the line (``store/points3d``).
+    fix : str
+        What to do, ending the line.
+    views : str
+        The views involved, when known (each view's distance to the others' points).
+
+    Returns
+    -------
+    str or None
+
+    """
+    if not np.isfinite(points.position.values).any():
+        return f"{where}: not one point was triangulated: no two views agree on a point; {fix}"
+    found = doubts(points)
+    if not found:
+        return None
+    parts = []
+    for who, d in found.items():
+        runs = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in d["frames"][:5])
+        more = f" and {len(d['frames']) - 5} more runs" if len(d["frames"]) > 5 else ""
+        parts.append(
+            f"{who}: reprojection error median {d['median_error_px']:.1f} px "
+            f"(limit {d['limit_px']:.0f}), limb length CV {d['limb_cv']:.2f} "
+            f"(limit {MAX_LIMB_CV}), in frames {runs or 'none'}{more}"
+        )
+    if views and " px" in views:
+        views = f"views by their distance to the others' points: {views}"
+    seen = f"; {views}" if views else ""
+    return (
+        f"{where} cannot be trusted ({'; '.join(parts)}{seen}): the views do not see one "
+        f"person in one place; {fix}"
+    )

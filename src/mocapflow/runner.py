@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from . import graph, ledger, schema
 from . import store as _store
 from .cluster.session import ClusterOptions, Session, Work
@@ -503,7 +505,7 @@ def triangulate_store(
 
     """
     from .calib import fit_to_videos
-    from .quality import calibration_verdict, check_tracks
+    from .quality import calibration_verdict, check_tracks, trust_verdict
 
     settings = settings or TriangulationSettings()
     session = Session(Work(1), cluster)
@@ -520,14 +522,127 @@ def triangulate_store(
     cameras, notes = fit_to_videos(cameras, {str(v): (w, h) for v, w, h in sizes}, source)
     for note in notes:
         logger.warning("%s", note)
-    lazy = graph.points3d(store, tracks, cameras, settings)
+    seeing = _warn_blind_views(store, tracks)
+    several = int(tracks.sizes["individual"]) > 1
+    if several:
+        lazy = _people3d(session, store, tracks, cameras, settings)
+    else:
+        lazy = graph.points3d(store, tracks, cameras, settings)
     lazy.attrs["up_axis"] = up_axis
+    diagonals = np.hypot(tracks.width.values, tracks.height.values)
+    if (diagonals > 0).any():
+        lazy.attrs["image_diagonal"] = float(np.median(diagonals[diagonals > 0]))
     n_blocks = len(lazy.position.data.chunks[0])
     written = _write_group(session, n_blocks, lazy, store, POINTS3D)
-    check = check_tracks(tracks, cameras, min_confidence=settings.min_confidence)
-    if verdict := calibration_verdict(check, f"{store}/{POINTS3D}", source, str(store)):
-        logger.warning("%s", verdict)
+    check = None
+    if not several:  # a view's slot is no person: association checks the geometry itself
+        check = check_tracks(tracks, cameras, min_confidence=settings.min_confidence)
+    fix = (
+        "check the calibration (its cameras must be this recording's) and the report"
+        if several
+        else "the views may follow different people: track everyone in view "
+        f"(mocapflow run asks the tracker for {schema.PEOPLE_SLOTS}, or -p max_people=N) "
+        "and keep the best-supported person (--people 1), or check the calibration"
+    )
+    views = ""
+    if check is not None:
+        residuals = {k: v for k, v in check["view_median_px"].items() if np.isfinite(v)}
+        ranked = sorted(residuals.items(), key=lambda kv: -kv[1])
+        views = ", ".join(f"{k} {v:.0f} px" for k, v in ranked)
+        if not views and len(seeing) == 2:  # either of two views may follow another person
+            views = f"only {' and '.join(seeing)} see anyone, so either may follow another person"
+    untrusted = trust_verdict(written, f"{store}/{POINTS3D}", fix, views)
+    if check is not None and (check["swap"] or check["drop"] or not untrusted):
+        # two cameras swapped, or one out of line, is said; a high error alone is the
+        # verdict's, which names both causes (other people, or the calibration)
+        if verdict := calibration_verdict(check, f"{store}/{POINTS3D}", source, str(store)):
+            logger.warning("%s", verdict)
+    if untrusted:
+        written.attrs["verdict"] = untrusted
     return written
+
+
+def _warn_blind_views(store, tracks: xr.Dataset) -> list[str]:
+    """Name, in one line, the views whose tracker found nothing in any frame; return the others."""
+    found = np.isfinite(tracks.position).any(("space", "keypoint", "individual")).any("time")
+    names = [str(v) for v in tracks.view.values]
+    blind = [v for v, ok in zip(names, found.values, strict=True) if not ok]
+    if blind:
+        logger.warning(
+            "%s: %s %s %s no detection in any frame, so %s nothing to the 3-D; check %s "
+            "(mocapflow info %s shows what each view decoded)",
+            store,
+            "view" if len(blind) == 1 else "views",
+            ", ".join(blind),
+            "has" if len(blind) == 1 else "have",
+            "it adds" if len(blind) == 1 else "they add",
+            "its video" if len(blind) == 1 else "their videos",
+            store,
+        )
+    return [v for v in names if v not in blind]
+
+
+def _people3d(session: Session, store, tracks: xr.Dataset, cameras, settings) -> xr.Dataset:
+    """Several detections per view: people found per block on the cluster, linked in order.
+
+    Each block's people come back in short (:func:`mocapflow.graph.people_summaries`)
+    and are linked over time in frame order as they arrive; the people kept
+    (:func:`mocapflow.associate.select_tracks`) are then written one per
+    individual by :func:`mocapflow.graph.people3d`.
+    """
+    from .associate import bone_medians, link_people, select_tracks
+
+    summaries = graph.people_summaries(store, tracks, cameras, settings)
+    session.check_reachable()
+    session.work = Work(len(summaries), 0)
+    labels, views, errors, lengths, state = [], [], [], [], None
+    with session:
+        futures = session.client.compute(summaries)
+        for i, future in enumerate(futures):
+            points, n_views, error, bones = future.result()
+            linked, state = link_people(points, state=state)
+            labels.append(linked)
+            views.append(n_views)
+            errors.append(error)
+            lengths.append(bones)
+            session.event("stage", {"label": "people", "done": i + 1, "total": len(futures)})
+    labels = np.concatenate(labels)
+    chosen = select_tracks(
+        labels, np.concatenate(views), np.concatenate(errors), people=settings.people
+    )
+    line = f"{store}: {chosen.describe()}"
+    (logger.warning if chosen.others or not chosen.tracks else logger.info)("%s", line)
+    medians = bone_medians(np.concatenate(lengths), labels, chosen.tracks)
+    lazy = graph.people3d(store, tracks, cameras, settings, labels, chosen.tracks, medians)
+    lazy.attrs["people"] = _people_attrs(chosen)
+    return lazy
+
+
+def _people_attrs(chosen) -> dict:
+    """Return the people of a 3-D group, for ``info``: who, in which frames, how well seen."""
+
+    def number(x: float):
+        return round(float(x), 2) if np.isfinite(x) else None
+
+    kept = []
+    for i, track in enumerate(chosen.tracks):
+        s = chosen.support[track]
+        kept.append(
+            {
+                "individual": f"person{i}",
+                "track": int(track),
+                "frames": int(s["frames"]),
+                "ranges": [list(r) for r in chosen.frames_of(track)],
+                "views": number(s["view_frames"] / max(s["frames"], 1)),
+                "error_px": number(s["error"]),
+            }
+        )
+    return {
+        "kept": kept,
+        "others": len(chosen.others),
+        "brief": len(chosen.brief),
+        "line": chosen.describe(),
+    }
 
 
 def filter_store(

@@ -45,6 +45,7 @@ __all__ = [
     "FORMAT",
     "GROUPS_3D",
     "MAX_TIME_CHUNK",
+    "PEOPLE_SLOTS",
     "POINTS3D",
     "POSITION",
     "STORE_NAME",
@@ -85,6 +86,10 @@ MAX_TIME_CHUNK = 30
 BATCH_FRAMES = 16
 #: Frames per triangulation task.
 TRIANGULATE_FRAMES = 256
+#: Detections per view that ``run`` asks of a tracker that can find several
+#: people (its ``max_people``), unless ``-p max_people`` says otherwise: people
+#: are then matched across views and over time (:mod:`mocapflow.associate`).
+PEOPLE_SLOTS = 4
 #: Where the dashboard listens unless a profile or ``--dashboard`` says otherwise.
 DASHBOARD_ADDRESS = "127.0.0.1:8787"
 
@@ -100,9 +105,13 @@ class TriangulationSettings:
     min_confidence : float
         Observations under this confidence are not used.
     max_error : float or None
-        Reprojection error (px) above which views are rejected one by one; None: off.
+        Reprojection error (px) above which views are rejected one by one; None:
+        :data:`mocapflow.associate.ROBUST_FRACTION` of the image diagonal.
     swap_lr : bool
         Undo single views' left/right label swaps first.
+    people : int or None
+        With several detections per view: how many people to keep, best
+        supported first (None: everyone). See :mod:`mocapflow.associate`.
 
     """
 
@@ -110,6 +119,7 @@ class TriangulationSettings:
     min_confidence: float = 0.5
     max_error: float | None = None
     swap_lr: bool = True
+    people: int | None = 1
 
     def __post_init__(self) -> None:
         if self.min_views < 2:
@@ -123,10 +133,22 @@ class TriangulationSettings:
             raise UsageError(
                 f"--max-error must be a positive number of pixels, got {self.max_error}"
             )
+        if self.people is not None and (
+            isinstance(self.people, bool) or not isinstance(self.people, int) or self.people < 1
+        ):
+            raise UsageError(
+                f"--people {self.people}: give a whole number, 1 or more, or all; the default is 1"
+            )
 
     def to_dict(self) -> dict:
-        """Return the settings, without the ones switched off."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        """Return the settings as recorded: those switched off left out, ``people`` as said."""
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        out["people"] = "all" if self.people is None else self.people
+        return out
+
+    def solver(self) -> dict:
+        """Return the keywords of :func:`mocapflow.triangulate.triangulate_frames`."""
+        return {k: v for k, v in self.to_dict().items() if k != "people"}
 
 
 @dataclass(frozen=True)
@@ -401,6 +423,7 @@ def points3d(
     confidence,
     swapped,
     attrs: dict,
+    individuals: list[str] | None = None,
 ) -> xr.Dataset:
     """Build a 3-D group from its arrays (numpy or Dask), with the 2-D store's labels.
 
@@ -419,6 +442,8 @@ def points3d(
         ``(time, view, keypoint, individual)`` bool.
     attrs : dict
         Extra attributes (the settings).
+    individuals : list of str, optional
+        The individuals' names; default the 2-D store's.
 
     Returns
     -------
@@ -443,7 +468,7 @@ def points3d(
         "time": tracks.time.values,
         "space": strings("xyz"),
         "keypoint": tracks.keypoint.values,
-        "individual": tracks.individual.values,
+        "individual": tracks.individual.values if individuals is None else strings(individuals),
         "view": strings(views),
     }
     per_point = ("time", "keypoint", "individual")

@@ -166,6 +166,21 @@ def print_summary(summary: dict, store=None) -> None:
         if s["bones"]:
             text += f", bone length CV median {s['bone_cv_median']:.3f} ({s['bones']} bones)"
         out.print(escape(text), highlight=False)
+        if group != FILTERED and s.get("people"):
+            out.print(escape(f"{where}: {people_line(s['people'])}"), highlight=False)
+
+
+def people_line(people: dict) -> str:
+    """One line: each person, the frames they were seen in, their error and limb CV."""
+    parts = []
+    for who, p in people.items():
+        runs = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in p["ranges"][:4])
+        runs += f" and {len(p['ranges']) - 4} more" if len(p["ranges"]) > 4 else ""
+        parts.append(
+            f"{who} in {p['frames']} frames ({runs or 'none'}), "
+            f"{p['median_error_px']:.1f} px, limb length CV {p['limb_cv']:.3f}"
+        )
+    return f"{len(people)} {'person' if len(people) == 1 else 'people'}: " + "; ".join(parts)
 
 
 def print_calibration(fit, path) -> None:

@@ -97,10 +97,17 @@ MinConfidence = Annotated[float, typer.Option(help="Leave out 2-D points under t
 MaxError = Annotated[
     float | None,
     typer.Option(
-        help="Reject views while the reprojection error is over this (px).", show_default="off"
+        help="Reject views, point by point, while the reprojection error is over this (px).",
+        show_default="1% of the image diagonal",
     ),
 ]
 SwapLR = Annotated[bool, typer.Option(help="Undo single views' left/right label swaps.")]
+People = Annotated[
+    str,
+    typer.Option(
+        help="People to keep in 3-D, best supported first: a number, or all (one file each).",
+    ),
+]
 MaxGap = Annotated[int, typer.Option(help="Fill gaps up to this many frames.")]
 Cutoff = Annotated[float, typer.Option(help="Low-pass cut-off, Hz.")]
 Order = Annotated[int, typer.Option(help="Butterworth filter order.")]
@@ -142,9 +149,26 @@ def formats(text: str) -> tuple[str, ...]:
     return names
 
 
-def triangulation_settings(min_views, min_confidence, max_error, swap_lr) -> TriangulationSettings:
+def triangulation_settings(
+    min_views, min_confidence, max_error, swap_lr, people: str = "1"
+) -> TriangulationSettings:
     """Build the settings from the options (checked where they are declared)."""
-    return TriangulationSettings(min_views, min_confidence, max_error, swap_lr)
+    return TriangulationSettings(min_views, min_confidence, max_error, swap_lr, people_of(people))
+
+
+def people_of(text: str) -> int | None:
+    """``--people``: a whole number, 1 or more, or ``all`` (None)."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise UsageError(
+            f"--people {text}: give a whole number, 1 or more, or all; the default is 1"
+        )
+    return number
 
 
 def filter_settings(max_gap, cutoff, order) -> FilterSettings:

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from ..schema import DEFAULT_CHUNK_FRAMES, DEFAULT_TRACKER, FILTERED, POINTS3D
 from . import options as opt
-from .app import app, errors, out
+from .app import app, err, errors, out
 from .console import print_calibration, print_result, print_summary, tracking_progress
 from .options import ALL_FORMATS, FILTER, TRIANGULATION
 
@@ -61,6 +62,7 @@ def triangulate_cmd(
     min_confidence: opt.MinConfidence = TRIANGULATION.min_confidence,
     max_error: opt.MaxError = TRIANGULATION.max_error,
     swap_lr: opt.SwapLR = TRIANGULATION.swap_lr,
+    people: opt.People = "1",
     cluster: opt.Cluster = None,
     cluster_config: opt.ClusterConfig = None,
 ) -> None:
@@ -70,10 +72,10 @@ def triangulate_cmd(
     from ..runner import triangulate_store
 
     with errors():
-        settings = opt.triangulation_settings(min_views, min_confidence, max_error, swap_lr)
+        settings = opt.triangulation_settings(min_views, min_confidence, max_error, swap_lr, people)
         cameras, meta = read_calibration(calibration)
         with tracking_progress() as progress:
-            triangulate_store(
+            points = triangulate_store(
                 store,
                 cameras,
                 settings,
@@ -83,6 +85,7 @@ def triangulate_cmd(
             )
         s = summary(store)
     print_summary({"views": [], "groups": {POINTS3D: s["groups"][POINTS3D]}}, store)
+    untrusted(points.attrs.get("verdict"))
 
 
 @app.command("filter")
@@ -147,6 +150,7 @@ def run_cmd(
     min_confidence: opt.MinConfidence = TRIANGULATION.min_confidence,
     max_error: opt.MaxError = TRIANGULATION.max_error,
     swap_lr: opt.SwapLR = TRIANGULATION.swap_lr,
+    people: opt.People = "1",
     max_gap: opt.MaxGap = FILTER.max_gap,
     cutoff: opt.Cutoff = FILTER.cutoff,
     order: opt.Order = FILTER.order,
@@ -171,7 +175,9 @@ def run_cmd(
             chunk_frames=chunk_frames,
             out=out_,
             board=opt.params(board, "--board"),
-            triangulation=opt.triangulation_settings(min_views, min_confidence, max_error, swap_lr),
+            triangulation=opt.triangulation_settings(
+                min_views, min_confidence, max_error, swap_lr, people
+            ),
             filtering=opt.filter_settings(max_gap, cutoff, order),
             formats=opt.formats(fmt),
             report=report,
@@ -187,4 +193,12 @@ def run_cmd(
     print_summary(s, result.store)
     for path in result.exports:
         out.print(f"wrote {path}", highlight=False)
-    raise typer.Exit(result.tracking.exit_code)
+    untrusted(result.verdict)
+    raise typer.Exit(result.exit_code)
+
+
+def untrusted(verdict: str | None) -> None:
+    """Say in one line that the 3-D cannot be trusted, and exit 1 (the results stay written)."""
+    if verdict:
+        err.print(f"[red]error:[/] {escape(verdict)}", highlight=False)
+        raise typer.Exit(1)
