@@ -25,11 +25,16 @@ EXPORT_FORMATS = "csv,trc,npy" + (",nwb,dlc,sleap" if find_spec("movement") else
 
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """``mocapflow run`` on the repo's sample (MediaPipe, every export): the store and the CLI."""
+    """``mocapflow run`` on the repo's sample (MediaPipe, every export): the store and the CLI.
+
+    One detection per view (``-p max_people=1``, MediaPipe's own API): the path these
+    tests hold against a sequential run and a naive pipeline. ``run``'s default, which
+    tracks several people per view and matches them, is tested in ``test_people.py``.
+    """
     out = tmp_path_factory.mktemp("pose") / "pose.zarr"
     proc = subprocess.run(
         [EXE, "run", SAMPLE, "-c", SAMPLE / "Calib.qca.txt", "-t", "mediapipe", "--out", out,
-         "-f", EXPORT_FORMATS],
+         "-f", EXPORT_FORMATS, "-p", "max_people=1"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

@@ -89,3 +89,56 @@ def test_process_uses_the_profile(markers_recording, tmp_path):
             cluster=mocapflow.ClusterOptions(profile="nope", config=p),
         )
     assert not (tmp_path / "t.zarr").exists()
+
+
+def test_a_profile_type_registered_by_a_package(markers_recording, tmp_path):
+    """A package adds a kind of cluster through the ``mocapflow.profiles`` entry points:
+    its keys are checked, ``cluster show`` lists it, and ``process`` runs on what it opens
+    (here a real LocalCluster of one worker process)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "mylab.py").write_text(
+        textwrap.dedent("""
+        from distributed import Client, LocalCluster
+        from mocapflow.cluster.profiles import ProfileType
+        from mocapflow.errors import ConfigError
+
+        def check(where, profile):
+            if not isinstance(profile.get("nodes", 1), int):
+                raise ConfigError(f"{where}: nodes must be a whole number")
+
+        def open_(profile):
+            cluster = LocalCluster(n_workers=profile.get("nodes", 1), threads_per_worker=1,
+                                   host="127.0.0.1", dashboard_address=":0")
+            return cluster, Client(cluster), f"mylab profile {profile['name']!r}"
+
+        TYPE = ProfileType("mylab", lambda: {"nodes"}, check, open_)
+    """)
+    )
+    info = tmp_path / "mylab-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mylab\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[mocapflow.profiles]\nmylab = mylab:TYPE\n")
+    config = write(tmp_path, "profiles:\n  rack:\n    type: mylab\n    nodes: 1\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("profiles:\n  rack:\n    type: mylab\n    nodes: one\n")
+    exe = str(Path(sys.executable).with_name("mocapflow"))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+    def run(*args):
+        return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, env=env,
+                              timeout=300)  # fmt: skip
+
+    shown = run("cluster", "show", "rack", "--cluster-config", config)
+    assert shown.returncode == 0 and "mylab" in shown.stdout, shown.stderr
+    refused = run("process", markers_recording, "-t", "framestats", "--out", tmp_path / "x.zarr",
+                  "--cluster", "rack", "--cluster-config", bad)  # fmt: skip
+    assert refused.returncode == 2 and "nodes must be a whole number" in refused.stderr
+    assert not (tmp_path / "x.zarr").exists()
+    done = run("process", markers_recording, "-t", "framestats", "--out", tmp_path / "s.zarr",
+               "--cluster", "rack", "--cluster-config", config)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "mylab profile 'rack'" in done.stderr

@@ -230,3 +230,22 @@ def test_people_all_without_a_calibration_is_one_line(tmp_path):
     proc = _run("run", MULTI, "--out", tmp_path / "s.zarr", "--people", "all")
     assert proc.returncode == 2, proc.stderr
     assert "calibration" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_the_one_person_sample_is_no_worse(tmp_path):
+    """``run``'s default (several detections per view, matched) on the one-person sample:
+    one person, and figures no worse than one-person tracking gave (13.4 px, CV 0.104)."""
+    single = ROOT / "samples" / "pose2sim_single_person"
+    out = tmp_path / "pose.zarr"
+    proc = _run("run", single, "-c", single / "Calib.qca.txt", "--out", out, "-f", "csv",
+                "--cluster", "threads")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "other person" not in proc.stderr
+    ds = _points(out)
+    assert list(ds.individual.values) == ["person0"]
+    text = proc.stdout.replace("\n", " ")
+    assert "1 person: person0 in 100 frames (0-99)" in text
+    summary = [x for x in proc.stdout.splitlines() if "/points3d: " in x and "triangulated" in x]
+    median = float(summary[0].split("reprojection error median ")[1].split(" px")[0])
+    cv = float(summary[0].split("bone length CV median ")[1].split(" ")[0])
+    assert median <= ONE_PERSON_PX and cv <= 0.104, summary[0]

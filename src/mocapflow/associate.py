@@ -1158,7 +1158,9 @@ class Selection:
                 f"seen in frames {shown}{more}, left out (--people all keeps everyone)"
             )
         if self.brief:
-            line += f"; {len(self.brief)} brief agreements of two views (not people) ignored"
+            n = len(self.brief)
+            what = "agreement" if n == 1 else "agreements"
+            line += f"; {n} brief {what} of two views (not people) ignored"
         return line
 
 

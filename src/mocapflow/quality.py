@@ -34,8 +34,10 @@ __all__ = [
     "calibration_check",
     "calibration_verdict",
     "check_tracks",
+    "doubt_line",
     "doubts",
     "limb_cv",
+    "people_line",
     "points_summary",
     "trust_verdict",
 ]
@@ -65,6 +67,8 @@ LIMB_BONES = (
     ("left_shoulder", "right_shoulder"),
     ("left_hip", "right_hip"),
 )
+#: A frame is named in a verdict when a limb is off its median length by more than this.
+_OFF = 0.3
 #: A change of cameras is telling when it cuts the median reprojection error to
 #: this fraction or less, and by more than :data:`MARGIN_PX`: exchanging two
 #: cameras (their names were swapped) or leaving one out (it does not fit).
@@ -130,9 +134,10 @@ def points_summary(points: xr.Dataset, skeleton: list[list[str]] | None = None) 
     dict
         ``triangulated`` (fraction of points), ``median_error_px``,
         ``p90_error_px``, ``bone_cv_median`` (median over bones) and ``bones``
-        (the number of bones measured); with several people, ``people``: per
-        individual its ``frames`` (seen), ``ranges`` (runs of frames),
-        ``median_error_px`` and ``limb_cv`` (:func:`limb_cv`).
+        (the number of bones measured); ``doubts`` (:func:`doubts`); with
+        several people, ``people``: per individual its ``frames`` (seen),
+        ``ranges`` (runs of frames), ``median_error_px`` and ``limb_cv``
+        (:func:`limb_cv`).
 
     """
     pos = points.position.transpose("time", "space", "keypoint", "individual").values
@@ -155,6 +160,7 @@ def points_summary(points: xr.Dataset, skeleton: list[list[str]] | None = None) 
         cvs = cvs[np.isfinite(cvs)]
         if cvs.size:
             out.update(bone_cv_median=float(np.median(cvs)), bones=int(cvs.size))
+    out["doubts"] = doubts(points)
     kept = {p["individual"]: p for p in points.attrs.get("people", {}).get("kept", [])}
     if kept:
         names = [str(k) for k in points.keypoint.values]
@@ -395,7 +401,7 @@ def doubts(points: xr.Dataset) -> dict[str, dict]:
     dict
         Per implausible individual: ``median_error_px``, ``limb_cv``, and
         ``frames``: the runs of frames (first, last) whose error is above the
-        limit or whose limbs are off their median length by more than half.
+        limit or whose limbs are off their median length by more than 30 %.
 
     """
     from .associate import frame_ranges
@@ -415,7 +421,7 @@ def doubts(points: xr.Dataset) -> dict[str, dict]:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
             lengths = bone_lengths(pos[..., i], names, [list(b) for b in LIMB_BONES])
-            off = np.abs(lengths / np.nanmedian(lengths, 0) - 1) > 0.5
+            off = np.abs(lengths / np.nanmedian(lengths, 0) - 1) > _OFF
             bad = (np.nanmedian(err[..., i], 1) > limit) | off.any(1)
         out[who] = {
             "median_error_px": median,
@@ -450,15 +456,7 @@ def trust_verdict(points: xr.Dataset, where: str, fix: str, views: str = "") -> 
     found = doubts(points)
     if not found:
         return None
-    parts = []
-    for who, d in found.items():
-        runs = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in d["frames"][:5])
-        more = f" and {len(d['frames']) - 5} more runs" if len(d["frames"]) > 5 else ""
-        parts.append(
-            f"{who}: reprojection error median {d['median_error_px']:.1f} px "
-            f"(limit {d['limit_px']:.0f}), limb length CV {d['limb_cv']:.2f} "
-            f"(limit {MAX_LIMB_CV}), in frames {runs or 'none'}{more}"
-        )
+    parts = [f"{who}: {doubt_line(d)}" for who, d in found.items()]
     if views and " px" in views:
         views = f"views by their distance to the others' points: {views}"
     seen = f"; {views}" if views else ""
@@ -466,3 +464,27 @@ def trust_verdict(points: xr.Dataset, where: str, fix: str, views: str = "") -> 
         f"{where} cannot be trusted ({'; '.join(parts)}{seen}): the views do not see one "
         f"person in one place; {fix}"
     )
+
+
+def _runs(ranges, most: int = 5) -> str:
+    shown = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in ranges[:most])
+    more = f" and {len(ranges) - most} more" if len(ranges) > most else ""
+    return (shown or "none") + more
+
+
+def doubt_line(d: dict) -> str:
+    """Say what :func:`doubts` found about one individual, in words."""
+    return (
+        f"reprojection error median {d['median_error_px']:.1f} px (limit {d['limit_px']:.0f}), "
+        f"limb length CV {d['limb_cv']:.2f} (limit {MAX_LIMB_CV}), in frames {_runs(d['frames'])}"
+    )
+
+
+def people_line(people: dict) -> str:
+    """One line: each person, the frames they were seen in, their error and limb CV."""
+    parts = [
+        f"{who} in {p['frames']} frames ({_runs(p['ranges'], 4)}), "
+        f"{p['median_error_px']:.1f} px, limb length CV {p['limb_cv']:.3f}"
+        for who, p in people.items()
+    ]
+    return f"{len(people)} {'person' if len(people) == 1 else 'people'}: " + "; ".join(parts)

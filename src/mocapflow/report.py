@@ -17,6 +17,7 @@ import numpy as np
 
 from . import ledger
 from . import store as _store
+from .quality import doubt_line, people_line
 from .schema import POINTS3D
 
 __all__ = ["run_report_path", "write_run_report"]
@@ -82,6 +83,11 @@ def _notes(s: dict) -> list[str]:
     notes += [f"warning: {w}" for w in attrs.get("warnings", [])]
     notes += [f"stale: {k}: {why}" for k, why in s["stale"].items()]
     notes += [f"damaged: {p}" for p in s["problems"]]
+    notes += [
+        f"{group}: {who} cannot be trusted: {doubt_line(d)}"
+        for group, g in s["groups"].items()
+        for who, d in g.get("doubts", {}).items()
+    ]
     return notes
 
 
@@ -101,14 +107,21 @@ def _detection_plot(store: Path, unit: str):
 
 
 def _error_plot(store: Path, unit: str):
-    """Plot the 3-D points' reprojection error (median over keypoints) over time."""
+    """Plot the 3-D points' reprojection error (median over keypoints) over time, per person."""
     points = _store.open_group(store, POINTS3D)
-    err = points.reprojection_error.values.reshape(points.sizes["time"], -1)
-    with np.errstate(invalid="ignore"):
-        per_frame = np.array([np.nanmedian(e) if np.isfinite(e).any() else np.nan for e in err])
+    err = points.reprojection_error.transpose("time", "individual", "keypoint").values
     fig = _over_time("reprojection error (median over keypoints)", unit, "pixels")
-    x, y = _binned(per_frame, points.time.values)
-    fig.line(x, y)
+    several = points.sizes["individual"] > 1
+    for i, who in enumerate(map(str, points.individual.values)):
+        with np.errstate(invalid="ignore"):
+            per_frame = np.array(
+                [np.nanmedian(e) if np.isfinite(e).any() else np.nan for e in err[:, i]]
+            )
+        x, y = _binned(per_frame, points.time.values)
+        if several:
+            fig.line(x, y, legend_label=who)
+        else:
+            fig.line(x, y)
     return fig
 
 
@@ -140,7 +153,8 @@ def _gather(store: Path) -> dict:
             f"{v['median_error_px']:.1f} px, p90 {v['p90_error_px']:.1f} px, bone length CV "
             f"median {v['bone_cv_median']:.3f}"
             for g, v in s["groups"].items()
-        ],
+        ]
+        + [f"{g}: {people_line(v['people'])}" for g, v in s["groups"].items() if v.get("people")],
     }
 
 

@@ -522,7 +522,6 @@ def triangulate_store(
     cameras, notes = fit_to_videos(cameras, {str(v): (w, h) for v, w, h in sizes}, source)
     for note in notes:
         logger.warning("%s", note)
-    seeing = _warn_blind_views(store, tracks)
     several = int(tracks.sizes["individual"]) > 1
     if several:
         lazy = _people3d(session, store, tracks, cameras, settings)
@@ -534,6 +533,7 @@ def triangulate_store(
         lazy.attrs["image_diagonal"] = float(np.median(diagonals[diagonals > 0]))
     n_blocks = len(lazy.position.data.chunks[0])
     written = _write_group(session, n_blocks, lazy, store, POINTS3D)
+    seeing = _warn_blind_views(store, tracks)  # after the lock: a busy store says only that
     check = None
     if not several:  # a view's slot is no person: association checks the geometry itself
         check = check_tracks(tracks, cameras, min_confidence=settings.min_confidence)

@@ -121,7 +121,8 @@ def test_export_of_all_nan_points_is_an_error(tracked, tmp_path):
     store, calib = tracked
     # The markers' confidence is below 0.98 everywhere: no view is used, no point made.
     proc = run("triangulate", store, "-c", calib, "--min-confidence", "0.99", *THREADS)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # the verdict: one line, the group is written
+    assert "not one point was triangulated" in one_line_error(proc)
     proc = run("export", store, "--out-dir", tmp_path / "x")
     assert proc.returncode == 2
     assert "nothing to export" in one_line_error(proc)

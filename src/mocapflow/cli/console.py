@@ -16,6 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ..quality import doubt_line, people_line
 from ..schema import FILTERED
 from .app import err, out
 
@@ -146,8 +147,12 @@ def print_result(result) -> None:
     )
 
 
-def print_summary(summary: dict, store=None) -> None:
-    """Print detections per view, and per 3-D group the points, error and bone stability."""
+def print_summary(summary: dict, store=None, doubts: bool = False) -> None:
+    """Print detections per view, and per 3-D group the points, error and bone stability.
+
+    With ``doubts``, also a line per person whose 3-D cannot be trusted (``info``; the
+    commands that triangulate end on the verdict's one line instead).
+    """
     detected = {v["view"]: v.get("detected_pct") for v in summary["views"]}
     if any(v is not None for v in detected.values()):
         out.print(
@@ -168,19 +173,9 @@ def print_summary(summary: dict, store=None) -> None:
         out.print(escape(text), highlight=False)
         if group != FILTERED and s.get("people"):
             out.print(escape(f"{where}: {people_line(s['people'])}"), highlight=False)
-
-
-def people_line(people: dict) -> str:
-    """One line: each person, the frames they were seen in, their error and limb CV."""
-    parts = []
-    for who, p in people.items():
-        runs = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in p["ranges"][:4])
-        runs += f" and {len(p['ranges']) - 4} more" if len(p["ranges"]) > 4 else ""
-        parts.append(
-            f"{who} in {p['frames']} frames ({runs or 'none'}), "
-            f"{p['median_error_px']:.1f} px, limb length CV {p['limb_cv']:.3f}"
-        )
-    return f"{len(people)} {'person' if len(people) == 1 else 'people'}: " + "; ".join(parts)
+        for who, d in s.get("doubts", {}).items() if doubts else ():
+            text = f"{where}: {who} cannot be trusted: {doubt_line(d)}"
+            err.print(f"[red]untrusted:[/] {escape(text)}", highlight=False)
 
 
 def print_calibration(fit, path) -> None:
@@ -233,7 +228,7 @@ def print_info(store, s: dict) -> None:
     }
     for k, v in facts.items():
         out.print(f"[bold]{k:>9}[/]: {escape(str(v))}", highlight=False)
-    print_summary({"views": [], "groups": s["groups"]})
+    print_summary({"views": [], "groups": s["groups"]}, doubts=True)
     for name, why in s["stale"].items():
         out.print(f"[yellow]stale:[/] {escape(name)}: {escape(why)}", highlight=False)
     print_problems(store, s["problems"])
