@@ -118,6 +118,8 @@ def test_info_says_who_was_found_and_when(everyone):
     assert proc.returncode == 0, proc.stderr
     line = next(x for x in proc.stdout.splitlines() if "2 people:" in x)
     assert "person0 in " in line and "person1 in " in line and "limb length CV" in line
+    page = (store.parent / "pose.run.html").read_text()  # the run report says the same
+    assert "points3d: 2 people: person0 in " in page and "person1 in " in page
     kept = _points(store).attrs["people"]["kept"]
     assert [k["individual"] for k in kept] == ["person0", "person1"]
     assert all(k["frames"] >= 80 and k["ranges"] for k in kept)
@@ -203,7 +205,8 @@ def test_views_that_follow_different_people_fail_in_one_line(tmp_path):
         shutil.copy(MULTI / "synchronized_videos" / name, videos / name)
     _blank_copy(MULTI / "synchronized_videos" / "cam03.mp4", videos / "cam03.mp4")
     out = tmp_path / "pose.zarr"
-    proc = _run("run", rec, "-c", CALIB, "--out", out, "-p", "max_people=1", "-f", "csv")
+    proc = _run("run", rec, "-c", CALIB, "--out", out, "-p", "max_people=1", "-f", "csv",
+                "--cluster", "threads")  # fmt: skip
     assert proc.returncode == 1, proc.stderr
     errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
     assert len(errors) == 1 and "cannot be trusted" in errors[0], proc.stderr
@@ -232,6 +235,7 @@ def test_people_all_without_a_calibration_is_one_line(tmp_path):
     assert "calibration" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # the README's first command runs the same in the default suite
 def test_the_one_person_sample_is_no_worse(tmp_path):
     """``run``'s default (several detections per view, matched) on the one-person sample:
     one person, and figures no worse than one-person tracking gave (13.4 px, CV 0.104)."""

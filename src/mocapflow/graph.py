@@ -109,14 +109,9 @@ def track(
     Parameters
     ----------
     recording : Plan, Recording or path
-        The recording, or a plan (see :func:`mocapflow.plan.make_plan`), which
-        then says the rest.
-    tracker : str or Tracker
-        Tracker name, ``package.module:factory``, or an instance.
-    chunk_frames : int
-        Target frames per task.
-    tracker_params : dict, optional
-        Parameters for the tracker.
+        The recording, or a plan, which then says the rest.
+    tracker, chunk_frames, tracker_params
+        Without a plan, what :func:`mocapflow.plan.make_plan` makes one of.
 
     Returns
     -------

@@ -12,77 +12,36 @@ Four modules, one concern each:
   every stage takes, and :class:`Session`, which opens the cluster it names and
   closes what it opened.
 
-The names below are loaded from their module on first use, so that importing
-:mod:`mocapflow.cluster.worker` in a worker loads nothing else of the package.
+Each module's public names (its ``__all__``) are loaded from it on first use,
+so that importing :mod:`mocapflow.cluster.worker` in a worker loads nothing
+else of the package.
 """
 
 from __future__ import annotations
 
 import importlib
 
-#: Where each public name lives.
-_HOME = {
-    **dict.fromkeys(
-        (
-            "CONNECT_TIMEOUT",
-            "DEFAULT_FILE",
-            "HPC_INSTALL",
-            "PROFILE_TYPES",
-            "ProfileType",
-            "check_listen",
-            "is_loopback",
-            "connect_address",
-            "job_script",
-            "jobqueue_class",
-            "load_profile",
-            "open_remote",
-            "parse_address",
-            "profile_types",
-            "reach",
-        ),
-        "profiles",
-    ),
-    **dict.fromkeys(
-        (
-            "BASE_WORKER_BYTES",
-            "MEMORY_FRACTION",
-            "SAFETY_FACTOR",
-            "Resources",
-            "Sizing",
-            "detect_resources",
-            "estimate_footprint",
-            "size_cluster",
-        ),
-        "sizing",
-    ),
-    **dict.fromkeys(
-        (
-            "MALLOC_ENV",
-            "WORKER_ENV",
-            "ClosingRace",
-            "WorkerSetup",
-            "dask_setup",
-            "malloc_like_workers",
-        ),
-        "worker",
-    ),
-    **dict.fromkeys(
-        ("ClusterOptions", "Session", "Work", "bound_link", "progress_of", "start_cluster"),
-        "session",
-    ),
-}
+#: The modules whose ``__all__`` this package re-exports, in the order they are searched.
+_MODULES = ("profiles", "sizing", "worker", "session")
 
-__all__ = sorted(_HOME)
+
+def _home(name: str) -> str | None:
+    """Return the module that exports ``name`` (importing the modules searched before it)."""
+    for module in _MODULES:
+        if name in importlib.import_module(f"{__name__}.{module}").__all__:
+            return module
+    return None
 
 
 def __getattr__(name: str):
     """Load a public name from its module on first use (PEP 562)."""
-    if name not in _HOME:
+    if name.startswith("__") or (module := _home(name)) is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOME})
+    names = (importlib.import_module(f"{__name__}.{m}").__all__ for m in _MODULES)
+    return sorted({*globals(), *(n for group in names for n in group)})
