@@ -80,14 +80,19 @@ def test_a_half_written_record_is_not_done(prepared):
     assert ledger.remove_partial_files(path) == 1
 
 
-def test_summary_reads_without_dask_and_counts_what_dask_counts(sample_run):
+def test_summary_reads_without_dask_and_counts_what_dask_counts(markers_recording, tmp_path):
     """The summary (and the run report) open the tracks with xarray's own lazy arrays:
     the same counts as the Dask-backed store, without a Dask graph per variable."""
     import numpy as np
 
+    import mocapflow
     from mocapflow.store import open_tracks
 
-    store = sample_run[0]
+    store = tmp_path / "s.zarr"
+    mocapflow.process(
+        markers_recording, "markers", store, cluster=mocapflow.ClusterOptions("threads"),
+        report=False,
+    )  # fmt: skip
     plain, lazy = open_tracks(store, dask=False), open_tracks(store)
     assert plain.confidence.chunks is None and lazy.confidence.chunks is not None
     views = ledger.summary(store)["views"]

