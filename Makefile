@@ -11,8 +11,8 @@ STAMP := $(VENV)/.installed
 # Test files run on this many processes (pytest-xdist; a file's tests stay together, since
 # many share an expensive fixture). Most tests wait on subprocesses and clusters, so two
 # processes keep a 2-core machine busy (measured: 9 min 7 s; 11 min 43 s on 2026-12-05
-# with the people tests, 14 min in a clean clone's .ci/run with Chromium's test; the red team timed the suite one file after another at 14 min 18 s,
-# before the release's new tests).
+# with the people tests, 14 min in a clean clone's .ci/run with Chromium's test; the red
+# team timed the suite one file after another at 14 min 18 s, before the release's tests).
 TEST_PROCESSES ?= 2
 
 .PHONY: demo test test-all check-install lint clean
