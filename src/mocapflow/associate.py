@@ -70,6 +70,7 @@ __all__ = [
     "image_diagonals",
     "link_people",
     "mirror_index",
+    "runs_text",
     "select_tracks",
     "skeleton_lengths",
     "summarize_people",
@@ -1000,6 +1001,13 @@ def by_track(
 # --------------------------------------------------------------------------- choice
 
 
+def runs_text(ranges: list[tuple[int, int]], most: int = 5) -> str:
+    """Write runs of frames as ``0-84, 88-90, 93 and 2 more`` (at most ``most`` shown)."""
+    shown = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in ranges[:most])
+    more = f" and {len(ranges) - most} more" if len(ranges) > most else ""
+    return (shown or "none") + more
+
+
 def frame_ranges(frames: np.ndarray) -> list[tuple[int, int]]:
     """Return runs of consecutive frame indices as ``(first, last)`` pairs (inclusive)."""
     frames = np.unique(np.asarray(frames, np.int64))
@@ -1046,10 +1054,8 @@ class Choice:
         )
         if not self.others:
             return line + "; nobody else was seen"
-        runs = frame_ranges(self.other_frames)
-        shown = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs[:5])
-        more = f" and {len(runs) - 5} more runs" if len(runs) > 5 else ""
-        return f"{line}; {self.others} other people seen in frames {shown}{more}"
+        runs = runs_text(frame_ranges(self.other_frames))
+        return f"{line}; {self.others} other people seen in frames {runs}"
 
 
 def choose_person(
@@ -1084,6 +1090,16 @@ def choose_person(
             f"labels {labels.shape}, group_views {views.shape} and error {err.shape} "
             "must all be (time, person)"
         )
+    support = _support(labels, views, err)
+    if not support:
+        return Choice(-1, {}, 0, np.zeros(0, np.int64))
+    best = min(support, key=lambda k: _rank(support, k))
+    other = (labels >= 0) & (labels != best)
+    return Choice(best, support, len(support) - 1, np.flatnonzero(other.any(1)))
+
+
+def _support(labels: np.ndarray, views: np.ndarray, err: np.ndarray) -> dict:
+    """Per track label: frames seen, views summed over frames, median error (px)."""
     support: dict[int, dict[str, float]] = {}
     for track in np.unique(labels[labels >= 0]).tolist():
         here = labels == track
@@ -1094,11 +1110,7 @@ def choose_person(
             "view_frames": float(views[here].sum()),
             "error": float(np.median(e)) if len(e) else float("nan"),
         }
-    if not support:
-        return Choice(-1, {}, 0, np.zeros(0, np.int64))
-    best = min(support, key=lambda k: _rank(support, k))
-    other = (labels >= 0) & (labels != best)
-    return Choice(best, support, len(support) - 1, np.flatnonzero(other.any(1)))
+    return support
 
 
 def _rank(support: dict[int, dict[str, float]], track: int) -> tuple:
@@ -1150,12 +1162,10 @@ class Selection:
         line = f"{len(self.tracks)} {'person' if len(self.tracks) == 1 else 'people'} kept: {kept}"
         if self.others:
             seen = np.flatnonzero(np.isin(self.labels, self.others).any(1))
-            runs = frame_ranges(seen)
-            shown = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs[:5])
-            more = f" and {len(runs) - 5} more runs" if len(runs) > 5 else ""
             line += (
                 f"; {len(self.others)} other {'person' if len(self.others) == 1 else 'people'} "
-                f"seen in frames {shown}{more}, left out (--people all keeps everyone)"
+                f"seen in frames {runs_text(frame_ranges(seen))}, left out "
+                "(--people all keeps everyone)"
             )
         if self.brief:
             n = len(self.brief)
@@ -1195,14 +1205,16 @@ def select_tracks(
     """
     if people is not None and people < 1:
         raise UsageError(f"--people must be a whole number, 1 or more, or all; got {people}")
-    support = choose_person(labels, group_views, error).support
+    labels = np.asarray(labels)
+    err = np.full(labels.shape, np.nan) if error is None else np.asarray(error, np.float64)
+    support = _support(labels, np.asarray(group_views, np.float64), err)
     ranked = sorted(support, key=lambda k: _rank(support, k))
     least = max(1, min(min_frames, np.asarray(labels).shape[0] // 4))
     real = [k for k in ranked if support[k]["frames"] >= least]
     brief = [k for k in ranked if k not in real]
     keep = real if people is None else real[:people]
     others = [k for k in real if k not in keep]
-    return Selection(keep, support, others, brief, np.asarray(labels))
+    return Selection(keep, support, others, brief, labels)
 
 
 # --------------------------------------------------------------------------- proportions

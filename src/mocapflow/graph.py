@@ -334,7 +334,7 @@ def points3d(
         drop_axis=0,
         name="triangulate-" + dask.base.tokenize(str(store), pos.name, sorted(kwargs.items())),
     )
-    return _unpack(tracks, matched, packed, settings, None)
+    return _unpack(tracks, matched, cams, packed, settings, None)
 
 
 def _pack(xyz, err, n, conf, swapped) -> np.ndarray:
@@ -343,9 +343,17 @@ def _pack(xyz, err, n, conf, swapped) -> np.ndarray:
     return np.concatenate([xyz, *(np.asarray(e, np.float64) for e in extra)], axis=1)
 
 
-def _unpack(tracks, views, packed, settings, individuals) -> xr.Dataset:
+def _unpack(tracks, views, cams, packed, settings, individuals) -> xr.Dataset:
+    """Return the 3-D group of :func:`_pack`'s blocks, with the settings and image diagonal.
+
+    The diagonal (median over the cameras) is the one the robust step's default
+    threshold scales with; the verdict on the group scales with it too.
+    """
     import dask.array as da
 
+    from .associate import image_diagonals
+
+    diagonal = float(np.median(image_diagonals(cams)))
     return schema.points3d(
         tracks,
         views,
@@ -354,7 +362,7 @@ def _unpack(tracks, views, packed, settings, individuals) -> xr.Dataset:
         da.nan_to_num(packed[:, 4]).astype(np.int8),
         packed[:, 5],
         da.nan_to_num(packed[:, 6:]).astype(bool),
-        {"triangulation": settings.to_dict()},
+        {"triangulation": settings.to_dict(), "image_diagonal": diagonal},
         individuals=individuals,
     )
 
@@ -508,7 +516,7 @@ def people3d(
         parts.append(da.from_delayed(part, shape, dtype=np.float64))
         start += n
     packed = da.concatenate(parts, axis=0)
-    return _unpack(tracks, matched, packed, settings, [f"person{i}" for i in range(n_out)])
+    return _unpack(tracks, matched, cams, packed, settings, [f"person{i}" for i in range(n_out)])
 
 
 def smoothed(points: xr.Dataset, settings: FilterSettings, fps: float | None = None) -> xr.Dataset:

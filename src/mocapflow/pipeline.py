@@ -456,14 +456,10 @@ def people_params(tracker, params: dict | None, people: int | None = 1) -> dict:
     params = dict(params or {})
     if not isinstance(tracker, str) or "max_people" in params:
         return params
-    try:
-        probe = get_tracker(tracker, **params)
-    except (TrackerError, TypeError, ValueError):  # make_plan says what is wrong
-        return params
-    follows_one = getattr(probe, "_kind", "pose") != "pose" or not getattr(
-        probe, "static_image_mode", True
-    )
-    if getattr(probe, "max_people", None) != 1 or follows_one:
+    asked = {**params, "max_people": max(PEOPLE_SLOTS, people or 0)}
+    try:  # the tracker's own checks say whether it can find several people
+        get_tracker(tracker, **asked)
+    except (TrackerError, TypeError, ValueError):  # no such parameter, or a one-person mode
         return params
     if importlib.util.find_spec("ai_edge_litert") is None:
         logger.warning(
@@ -472,8 +468,7 @@ def people_params(tracker, params: dict | None, people: int | None = 1) -> dict:
             "spoil the 3-D"
         )
         return params
-    params["max_people"] = max(PEOPLE_SLOTS, people or 0)
-    return params
+    return asked
 
 
 def _cameras_of(calibration: str | Path) -> tuple[dict[str, Camera], str | None]:

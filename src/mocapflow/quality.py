@@ -432,7 +432,9 @@ def doubts(points: xr.Dataset) -> dict[str, dict]:
     return out
 
 
-def trust_verdict(points: xr.Dataset, where: str, fix: str, views: str = "") -> str | None:
+def trust_verdict(
+    points: xr.Dataset, where: str, fix: str, views: str = "", note: str = ""
+) -> str | None:
     """Return one line when a 3-D group cannot be trusted (see :func:`doubts`), else None.
 
     Parameters
@@ -444,46 +446,49 @@ def trust_verdict(points: xr.Dataset, where: str, fix: str, views: str = "") -> 
     fix : str
         What to do, ending the line.
     views : str
-        The views involved, when known (each view's distance to the others' points).
+        Each view's distance to the others' points (``cam1 300 px, ...``), when known.
+    note : str
+        Anything else the line should say about the views.
 
     Returns
     -------
     str or None
 
     """
+    points = points[["position", "reprojection_error"]].load()  # read once
     if not np.isfinite(points.position.values).any():
         return f"{where}: not one point was triangulated: no two views agree on a point; {fix}"
     found = doubts(points)
     if not found:
         return None
     parts = [f"{who}: {doubt_line(d)}" for who, d in found.items()]
-    if views and " px" in views:
-        views = f"views by their distance to the others' points: {views}"
-    seen = f"; {views}" if views else ""
+    if views:
+        parts.append(f"views by their distance to the others' points: {views}")
+    if note:
+        parts.append(note)
     return (
-        f"{where} cannot be trusted ({'; '.join(parts)}{seen}): the views do not see one "
+        f"{where} cannot be trusted ({'; '.join(parts)}): the views do not see one "
         f"person in one place; {fix}"
     )
 
 
-def _runs(ranges, most: int = 5) -> str:
-    shown = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in ranges[:most])
-    more = f" and {len(ranges) - most} more" if len(ranges) > most else ""
-    return (shown or "none") + more
-
-
 def doubt_line(d: dict) -> str:
     """Say what :func:`doubts` found about one individual, in words."""
+    from .associate import runs_text  # scipy.optimize: not at the command's start-up
+
     return (
         f"reprojection error median {d['median_error_px']:.1f} px (limit {d['limit_px']:.0f}), "
-        f"limb length CV {d['limb_cv']:.2f} (limit {MAX_LIMB_CV}), in frames {_runs(d['frames'])}"
+        f"limb length CV {d['limb_cv']:.2f} (limit {MAX_LIMB_CV}), "
+        f"in frames {runs_text(d['frames'])}"
     )
 
 
 def people_line(people: dict) -> str:
     """One line: each person, the frames they were seen in, their error and limb CV."""
+    from .associate import runs_text
+
     parts = [
-        f"{who} in {p['frames']} frames ({_runs(p['ranges'], 4)}), "
+        f"{who} in {p['frames']} frames ({runs_text(p['ranges'], 4)}), "
         f"{p['median_error_px']:.1f} px, limb length CV {p['limb_cv']:.3f}"
         for who, p in people.items()
     ]

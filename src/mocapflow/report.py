@@ -118,10 +118,7 @@ def _error_plot(store: Path, unit: str):
                 [np.nanmedian(e) if np.isfinite(e).any() else np.nan for e in err[:, i]]
             )
         x, y = _binned(per_frame, points.time.values)
-        if several:
-            fig.line(x, y, legend_label=who)
-        else:
-            fig.line(x, y)
+        fig.line(x, y, **({"legend_label": who} if several else {}))
     return fig
 
 

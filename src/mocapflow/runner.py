@@ -505,7 +505,6 @@ def triangulate_store(
 
     """
     from .calib import fit_to_videos
-    from .quality import calibration_verdict, check_tracks, trust_verdict
 
     settings = settings or TriangulationSettings()
     session = Session(Work(1), cluster)
@@ -522,49 +521,57 @@ def triangulate_store(
     cameras, notes = fit_to_videos(cameras, {str(v): (w, h) for v, w, h in sizes}, source)
     for note in notes:
         logger.warning("%s", note)
-    several = int(tracks.sizes["individual"]) > 1
-    if several:
+    if int(tracks.sizes["individual"]) > 1:
         lazy = _people3d(session, store, tracks, cameras, settings)
     else:
         lazy = graph.points3d(store, tracks, cameras, settings)
     lazy.attrs["up_axis"] = up_axis
-    diagonals = np.hypot(tracks.width.values, tracks.height.values)
-    if (diagonals > 0).any():
-        lazy.attrs["image_diagonal"] = float(np.median(diagonals[diagonals > 0]))
     n_blocks = len(lazy.position.data.chunks[0])
     written = _write_group(session, n_blocks, lazy, store, POINTS3D)
     seeing = _warn_blind_views(store, tracks)  # after the lock: a busy store says only that
-    check = None
-    if not several:  # a view's slot is no person: association checks the geometry itself
-        check = check_tracks(tracks, cameras, min_confidence=settings.min_confidence)
-    fix = (
-        "check the calibration (its cameras must be this recording's) and the report"
-        if several
-        else "the views may follow different people: track everyone in view "
-        f"(mocapflow run asks the tracker for {schema.PEOPLE_SLOTS}, or -p max_people=N) "
-        "and keep the best-supported person (--people 1), or check the calibration"
+    if verdict := _verdicts(store, written, tracks, cameras, settings, source, seeing):
+        written.attrs["verdict"] = verdict
+    return written
+
+
+def _verdicts(store, written, tracks, cameras, settings, source, seeing) -> str | None:
+    """Warn when the calibration does not fit; return the line when the 3-D cannot be trusted.
+
+    With one detection per view the calibration is checked view by view (see
+    :func:`mocapflow.quality.check_tracks`); with several, a view's slot is no
+    person and the association has checked the geometry itself.
+    """
+    from .quality import calibration_verdict, check_tracks, trust_verdict
+
+    where = f"{store}/{POINTS3D}"
+    if int(tracks.sizes["individual"]) > 1:
+        fix = "check the calibration (its cameras must be this recording's) and the report"
+        return trust_verdict(written, where, fix)
+    check = check_tracks(tracks, cameras, min_confidence=settings.min_confidence)
+    residuals = {k: v for k, v in check["view_median_px"].items() if np.isfinite(v)}
+    views = ", ".join(
+        f"{k} {v:.0f} px" for k, v in sorted(residuals.items(), key=lambda kv: -kv[1])
     )
-    views = ""
-    if check is not None:
-        residuals = {k: v for k, v in check["view_median_px"].items() if np.isfinite(v)}
-        ranked = sorted(residuals.items(), key=lambda kv: -kv[1])
-        views = ", ".join(f"{k} {v:.0f} px" for k, v in ranked)
-        if not views and len(seeing) == 2:  # either of two views may follow another person
-            views = f"only {' and '.join(seeing)} see anyone, so either may follow another person"
-    untrusted = trust_verdict(written, f"{store}/{POINTS3D}", fix, views)
-    if check is not None and (check["swap"] or check["drop"] or not untrusted):
+    note = ""
+    if not views and len(seeing) == 2:  # either of two views may follow another person
+        note = f"only {' and '.join(seeing)} see anyone, so either may follow another person"
+    fix = (
+        "the views may follow different people: track everyone in view (mocapflow run asks "
+        f"the tracker for {schema.PEOPLE_SLOTS}, or -p max_people=N) and keep the "
+        "best-supported person (--people 1), or check the calibration"
+    )
+    untrusted = trust_verdict(written, where, fix, views, note)
+    if check["swap"] or check["drop"] or not untrusted:
         # two cameras swapped, or one out of line, is said; a high error alone is the
         # verdict's, which names both causes (other people, or the calibration)
-        if verdict := calibration_verdict(check, f"{store}/{POINTS3D}", source, str(store)):
-            logger.warning("%s", verdict)
-    if untrusted:
-        written.attrs["verdict"] = untrusted
-    return written
+        if line := calibration_verdict(check, where, source, str(store)):
+            logger.warning("%s", line)
+    return untrusted
 
 
 def _warn_blind_views(store, tracks: xr.Dataset) -> list[str]:
     """Name, in one line, the views whose tracker found nothing in any frame; return the others."""
-    found = np.isfinite(tracks.position).any(("space", "keypoint", "individual")).any("time")
+    found = np.isfinite(tracks.confidence).any(("time", "keypoint", "individual"))
     names = [str(v) for v in tracks.view.values]
     blind = [v for v, ok in zip(names, found.values, strict=True) if not ok]
     if blind:
@@ -641,7 +648,6 @@ def _people_attrs(chosen) -> dict:
         "kept": kept,
         "others": len(chosen.others),
         "brief": len(chosen.brief),
-        "line": chosen.describe(),
     }
 
 
