@@ -60,6 +60,13 @@ class CalibrationResult:
         Frames (board poses) in the bundle adjustment.
     warnings : list of str
         Cameras that saw the board too rarely, and the like.
+    frames : numpy.ndarray
+        The frames (board poses) in the bundle adjustment, ``(n_frames,)``.
+    board_poses : numpy.ndarray
+        Each of those frames' board pose in the world, ``(n_frames, 4, 4)``
+        (board coordinates to world coordinates).
+    rejected : list of tuple
+        Board views left out, ``(camera, frame, reason)``.
 
     """
 
@@ -69,6 +76,9 @@ class CalibrationResult:
     n_views: dict[str, int]
     n_frames: int
     warnings: list[str] = field(default_factory=list)
+    frames: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    board_poses: np.ndarray = field(default_factory=lambda: np.zeros((0, 4, 4)))
+    rejected: list[tuple[str, int, str]] = field(default_factory=list)
 
     def metadata(self) -> dict:
         """Return the TOML ``[metadata]`` facts of the fit."""
@@ -476,4 +486,8 @@ def calibrate_cameras(
         world = _pose_matrix(frame_poses[best, :3], frame_poses[best, 3:])  # board -> old world
     cameras = _cameras(names, sizes, intr, cam_poses, world)
     per_camera_rms = dict(zip(names, per_cam, strict=True))
-    return CalibrationResult(cameras, rms, per_camera_rms, n_views, len(frames), warnings)
+    to_world = np.linalg.inv(world)
+    boards = np.stack([to_world @ _pose_matrix(p[:3], p[3:]) for p in frame_poses])
+    return CalibrationResult(
+        cameras, rms, per_camera_rms, n_views, len(frames), warnings, frames, boards
+    )
