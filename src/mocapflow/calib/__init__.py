@@ -16,6 +16,7 @@ from .formats import (
     read_qca,
     read_toml,
     up_axis,
+    write_calibration,
     write_toml,
 )
 
@@ -32,5 +33,6 @@ __all__ = [
     "read_qca",
     "read_toml",
     "up_axis",
+    "write_calibration",
     "write_toml",
 ]
