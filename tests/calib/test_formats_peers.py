@@ -200,6 +200,26 @@ def test_older_caliscope_files(tmp_path):
         _assert_known_camera(cams["port_1"], DIST5)
 
 
+def test_caliscopes_aniposelib_export(tmp_path):
+    """``CameraArray.to_aniposelib_toml``: anipose's tables, but in metres, known by name."""
+    rvec, tvec = _pose_m()
+    doc = {
+        "cam_4": {"name": "cam_4", "size": [1920, 1080], "matrix": K.tolist(),
+                  "distortions": DIST5.tolist(), "rotation": rvec.tolist(),
+                  "translation": tvec.tolist(), "fisheye": False},
+        "metadata": {"adjusted": False, "error": 0.0},
+    }  # fmt: skip
+    path = tmp_path / "camera_array_aniposelib.toml"
+    path.write_text(tomli_w.dumps(doc))
+    assert format_of(path).name == "caliscope"
+    cams, _ = read_calibration(path)
+    assert list(cams) == ["cam_4"]
+    _assert_known_camera(cams["cam_4"], DIST5)
+    other = tmp_path / "calibration.toml"  # the same tables under another name: anipose's, mm
+    other.write_text(path.read_text())
+    assert format_of(other).name == "anipose"
+
+
 def test_caliscope_ids_follow_the_names(tmp_path, qualisys):
     """``cam_N`` keeps id N; other names take the ids left; our name is kept."""
     import tomllib

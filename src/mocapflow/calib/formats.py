@@ -381,37 +381,55 @@ def _pose_in_metres(cam: Camera) -> tuple[list[float], list[float]]:
 # Keys of uncalibrated values are left out. Rotation and translation map world to camera
 # (``CameraData.extrinsics_to_vector`` feeds them to cv2.projectPoints); lengths are in
 # metres (caliscope's charuco board sizes are converted from cm to m). Releases before
-# December 2025 kept the same tables as ``[cam_<port>]`` in config.toml.
+# December 2025 kept the same tables as ``[cam_<port>]`` in config.toml. caliscope also
+# exports ``camera_array_aniposelib.toml`` (``to_aniposelib_toml``): anipose's tables
+# ``[cam_<id>]``, in metres, known only by that name.
 
 _CALISCOPE_LEGACY = re.compile(r"cam_(\d+)")
 _CALISCOPE_NAME = re.compile(r"(?:cam|port)_(\d+)")
+#: caliscope's export for aniposelib (``CameraArray.to_aniposelib_toml``): anipose's
+#: ``[cam_N]`` tables (name ``cam_N``, ``fisheye``), in caliscope's metres.
+_CALISCOPE_ANIPOSELIB = "camera_array_aniposelib.toml"
 
 
-def _caliscope_tables(doc: dict) -> tuple[list[tuple[int, dict]], str] | None:
-    """Return caliscope's camera tables as ``(id, table)`` and the id key, or None."""
+def _caliscope_tables(doc: dict, name: str) -> tuple[list[tuple[int, dict]], str] | None:
+    """Return caliscope's camera tables as ``(id, table)`` and the id key, or None.
+
+    ``name`` is the file's name: caliscope's aniposelib export,
+    ``camera_array_aniposelib.toml``, is known by it alone (anipose's tables, in metres).
+    """
     cams = doc.get("cameras")
     if isinstance(cams, dict) and all(
         str(k).isdigit() and isinstance(t, dict) for k, t in cams.items()
     ):
         key = "port" if any("port" in t and "cam_id" not in t for t in cams.values()) else "cam"
         return sorted((int(k), t) for k, t in cams.items()), key
+    export = name.lower() == _CALISCOPE_ANIPOSELIB
     legacy = [
         (int(m[1]), t)
         for k, t in doc.items()
-        if (m := _CALISCOPE_LEGACY.fullmatch(k)) and isinstance(t, dict) and "port" in t
+        if (m := _CALISCOPE_LEGACY.fullmatch(k))
+        and isinstance(t, dict)
+        and ("port" in t or (export and "matrix" in t))
     ]
-    return (sorted(legacy, key=lambda item: item[0]), "port") if legacy else None
+    if not legacy:
+        return None
+    return sorted(legacy, key=lambda item: item[0]), "cam" if export else "port"
 
 
 def _is_caliscope(path: Path) -> bool:
     doc = _peek_toml(path)
     if doc is None:  # an unreadable camera_array.toml is reported by caliscope's reader
-        return path.name.lower() == "camera_array.toml" and path.is_file()
-    return _caliscope_tables(doc) is not None
+        return path.name.lower() in ("camera_array.toml", _CALISCOPE_ANIPOSELIB) and path.is_file()
+    return _caliscope_tables(doc, path.name) is not None
 
 
 def read_caliscope(path: str | Path) -> tuple[dict[str, Camera], dict]:
-    """Read a caliscope ``camera_array.toml`` (or an older caliscope ``config.toml``).
+    """Read a caliscope ``camera_array.toml`` (or an older ``config.toml``, or its export).
+
+    Besides ``camera_array.toml``, this reads caliscope's ``config.toml`` from before
+    December 2025 and its aniposelib export ``camera_array_aniposelib.toml`` (anipose's
+    layout, but in metres, so known by its name).
 
     Cameras are named by their ``name`` key where the file has one (mocapflow writes
     it), else ``cam_<id>`` (``port_<id>`` in files from before February 2026, which
@@ -442,7 +460,7 @@ def read_caliscope(path: str | Path) -> tuple[dict[str, Camera], dict]:
     path = Path(path)
     fix = "export the camera array from caliscope again"
     doc = _load_toml(path, "caliscope camera_array.toml", fix)
-    found = _caliscope_tables(doc)
+    found = _caliscope_tables(doc, path.name)
     if found is None:
         raise CalibrationError(
             f"{path}: no caliscope camera tables ([cameras.N] with cam_id, size, matrix, ...) "
@@ -1037,7 +1055,8 @@ class CalibrationFormat:
 
 #: The built-in formats, tried in this order; the anipose TOML takes any other file.
 #: The peers' formats are recognised by a look inside (caliscope: a ``[cameras]``
-#: table of numbered cameras, or ``[cam_N]`` tables with a ``port``; Pose2Sim: every
+#: table of numbered cameras, ``[cam_N]`` tables with a ``port``, or the name
+#: ``camera_array_aniposelib.toml``; Pose2Sim: every
 #: camera with ``fisheye = false`` and 4 distortions) or by name (EasyMocap:
 #: ``intri``/``extri`` ``.yml``), so a TOML :func:`write_toml` wrote stays anipose's.
 BUILTIN = {
