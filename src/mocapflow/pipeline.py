@@ -12,18 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, ledger
+from . import ledger
 from . import store as _store
 from .calib import (
     CalibrationResult,
     Camera,
-    calibrate_cameras,
     fit_to_videos,
     read_calibration,
     up_axis,
-    write_toml,
 )
-from .cluster.session import ClusterOptions, Session, Work, progress_of
+from .calibration import calibrate
+from .cluster.session import ClusterOptions, Session, Work
 from .errors import StoreError, UsageError
 from .export import (
     NATIVE_FORMATS,
@@ -33,7 +32,7 @@ from .export import (
     get_format,
     record_owner,
 )
-from .plan import as_recording, make_plan
+from .plan import make_plan
 from .runner import RunResult, filter_store, process, triangulate_store
 from .schema import (
     BATCH_FRAMES,
@@ -47,10 +46,9 @@ from .schema import (
     FilterSettings,
     TriangulationSettings,
 )
-from .trackers import Charuco, TrackerError, get_tracker
+from .trackers import TrackerError, get_tracker
 
 __all__ = [
-    "BOARD_DEFAULTS",
     "FILTERED",
     "POINTS3D",
     "PipelineResult",
@@ -64,121 +62,6 @@ if TYPE_CHECKING:
     from distributed import Client
 
 logger = logging.getLogger(__name__)
-
-#: FreeMoCap's default board; ``square_length`` in the world unit (mm).
-BOARD_DEFAULTS = {
-    "squares_x": 7,
-    "squares_y": 5,
-    "square_length": 120.0,
-    "marker_ratio": 0.8,
-    "dictionary": "DICT_4X4_250",
-}
-
-
-def board_tracker(board: dict | None) -> Charuco:
-    """Return the ``charuco`` tracker for a board (FreeMoCap's by default).
-
-    Raises
-    ------
-    UsageError
-        If a board parameter is unknown.
-
-    """
-    params = {**BOARD_DEFAULTS, **(board or {})}
-    unknown = set(params) - set(BOARD_DEFAULTS)
-    if unknown:
-        raise UsageError(
-            f"--board: unknown board parameter(s) {sorted(unknown)}; "
-            f"valid: {', '.join(sorted(BOARD_DEFAULTS))}"
-        )
-    try:
-        return get_tracker("charuco", **params)
-    except TrackerError as exc:
-        message = str(exc).replace("tracker 'charuco': ", "").replace("-p ", "")
-        raise UsageError(f"--board: {message}") from None
-
-
-def calibrate(
-    recording: str | Path,
-    out: str | Path | None = None,
-    *,
-    board: dict | None = None,
-    origin: str = "camera",
-    store: str | Path | None = None,
-    overwrite: bool = False,
-    cluster: ClusterOptions | Session | Client | str | None = None,
-    report: bool = True,
-) -> tuple[CalibrationResult, Path]:
-    """Calibrate the cameras of a ChArUco recording and write the TOML.
-
-    The ``charuco`` tracker runs over the recording through :func:`mocapflow.process`
-    (chunked, resumable), then :func:`mocapflow.calib.calibrate_cameras` fits the cameras.
-
-    Parameters
-    ----------
-    recording : path
-        The calibration recording.
-    out : path, optional
-        The TOML; default ``RECORDING/calibration.toml``.
-    board : dict, optional
-        Board parameters (see :data:`BOARD_DEFAULTS`).
-    origin : {"camera", "board"}
-        World frame: camera 0's, or the board's ground plane.
-    store : path, optional
-        The corner store; default ``RECORDING/mocapflow.zarr``.
-    overwrite : bool
-        Replace an existing TOML (never replaced otherwise), and a corner store
-        made from other inputs.
-    cluster : ClusterOptions, Session, Client or str, optional
-        Where to track the board, as :func:`mocapflow.process` takes it.
-    report : bool
-        Save the tracking run's reports beside the corner store.
-
-    Returns
-    -------
-    tuple
-        ``(CalibrationResult, path of the TOML)``.
-
-    """
-    tracker = board_tracker(board)
-    rec = as_recording(recording)
-    path = Path(out) if out is not None else rec.path / "calibration.toml"
-    if path.exists() and not overwrite:
-        raise UsageError(
-            f"{path}: a calibration is already there; choose another --out, or --overwrite"
-        )
-    result = process(rec, tracker, store, overwrite=overwrite, cluster=cluster, report=report)
-    bad = [n for n, v in result.views.items() if v["status"] == "failed"]
-    ds = result.open()
-    names = [n for n in (str(v) for v in ds.view.values) if n not in bad]
-    if bad:
-        logger.warning("views %s failed to track and are left out of the calibration", bad)
-    pos = ds.position.sel(view=names).isel(individual=0).values
-    sizes = [(v.info.width, v.info.height) for v in rec.views if v.name in names]
-    obj = tracker.board().getChessboardCorners()
-    on_event = progress_of(cluster)
-    if on_event:
-        on_event("stage", {"label": "fitting cameras", "done": 0, "total": None})
-    fit = calibrate_cameras(pos, names, sizes, obj, origin=origin)
-    if on_event:
-        on_event("stage", {"label": "fitting cameras", "done": 1, "total": 1})
-    for w in fit.warnings:
-        logger.warning("%s", w)
-    meta = {
-        "software": f"mocapflow {__version__}",
-        "created": ledger.now(),
-        "recording": str(rec.path),
-        "board": {"type": "charuco", **tracker.params()},
-        "origin": origin,
-        "units": "mm",
-        **fit.metadata(),
-    }
-    if origin == "board":
-        # The board's z axis points into its printed face: a board lying face up on a
-        # level floor in the reference frame makes -z the world's up.
-        meta["up_axis"] = "-z"
-    write_toml(path, fit.cameras, meta)
-    return fit, path
 
 
 def export_store(

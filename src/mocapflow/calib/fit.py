@@ -28,7 +28,13 @@ from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
 from ..errors import CalibrationError
 from .camera import Camera
 
-__all__ = ["CalibrationResult", "calibrate_cameras", "MIN_CORNERS"]
+__all__ = [
+    "CalibrationResult",
+    "IntrinsicsResult",
+    "calibrate_cameras",
+    "calibrate_intrinsics",
+    "MIN_CORNERS",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +46,19 @@ INTRINSIC_VIEWS = 30
 INTRINSIC_ANGLE = 60.0
 #: A camera seen in fewer board views than this gets a warning.
 FEW_VIEWS = 15
+#: A board view whose corners miss their own best pose by more than this RMS (pixels), and
+#: by more than POSE_FIT_FACTOR times the camera's median, is left out: motion blur, a
+#: rolling-shutter smear or a misread corner (sharp views of a flat board fit within 0.5 px).
+POSE_FIT_PX = 2.0
+POSE_FIT_FACTOR = 4.0
+#: A camera whose corners reproject worse than this RMS (pixels) after the fit gets a warning.
+RMS_WARN_PX = 1.0
+#: When the cameras together fit the board this many times worse than each camera alone
+#: (and above RMS_WARN_PX), they disagree about where the board was: frames that do not show
+#: one instant (unsynchronised webcams, measured 1.8 px against 0.15-0.26 px alone on
+#: caliscope's real session). Free intrinsics would absorb that (one focal length moved 11 %
+#: there), so the intrinsics are kept from each camera alone.
+DISAGREE_FACTOR = 3.0
 
 
 @dataclass
@@ -204,16 +223,21 @@ def _intrinsics(obj, pos, found, frames, size, fix_k3, fix_aspect):
     return k, np.ravel(dist)[:5]
 
 
-def _usable_views(pos: np.ndarray, obj: np.ndarray, names: list[str]):
+def _usable_views(pos: np.ndarray, obj: np.ndarray, names: list[str], rejected: list):
     """Corners found ``(view, time, corner)`` and usable board views ``(view, time)``.
 
-    A view is usable with ``MIN_CORNERS`` corners that do not all lie on one line.
+    A view is usable with ``MIN_CORNERS`` corners that do not all lie on one line;
+    the others that saw some corners are added to ``rejected`` with the reason.
     """
     found = np.isfinite(pos).all(axis=2)
-    usable = found.sum(-1) >= MIN_CORNERS
+    counts = found.sum(-1)
+    usable = counts >= MIN_CORNERS
+    for c, t in zip(*np.nonzero((counts > 0) & ~usable), strict=True):
+        rejected.append((names[c], int(t), f"fewer than {MIN_CORNERS} corners"))
     for c, t in zip(*np.nonzero(usable), strict=True):
         if not _non_degenerate(obj[found[c, t]]):
             usable[c, t] = False
+            rejected.append((names[c], int(t), "its corners lie on one line"))
     too_few = [names[c] for c in range(len(names)) if usable[c].sum() < 4]
     if too_few:
         raise CalibrationError(
@@ -223,51 +247,92 @@ def _usable_views(pos: np.ndarray, obj: np.ndarray, names: list[str]):
     return found, usable
 
 
-def _board_poses(obj, pos, found, usable, k, dist, max_angle):
-    """Return the board's pose in each usable view (IPPE), and how face-on it is (cosine)."""
+def _board_poses(obj, pos, found, usable, k, dist, max_angle, why=None):
+    """Return the board's pose in each usable view (IPPE), and how face-on it is (cosine).
+
+    Views are left out (and, given ``why``, a dict, their reason recorded by
+    frame) when no pose is found, the board would lie behind the camera, it is
+    seen more obliquely than ``max_angle``, or its corners do not fit their own
+    pose (see :data:`POSE_FIT_PX`).
+    """
     centre = obj.mean(0)
-    poses, cosines = {}, {}
+    poses, cosines, fits = {}, {}, {}
+    why = {} if why is None else why
     for t in np.flatnonzero(usable):
         ids = found[t]
-        ok, rvec, tvec = cv2.solvePnP(obj[ids], pos[t, :, ids], k, dist, flags=cv2.SOLVEPNP_IPPE)
+        img = pos[t, :, ids]
+        ok, rvec, tvec = cv2.solvePnP(obj[ids], img, k, dist, flags=cv2.SOLVEPNP_IPPE)
         if not ok:
+            why[int(t)] = "no board pose fits its corners"
             continue
         m = _pose_matrix(rvec, tvec)
         ray = m[:3, :3] @ centre + m[:3, 3]
+        if ray[2] <= 0:
+            why[int(t)] = "its board pose lies behind the camera"
+            continue
         cos = abs(m[:3, 2] @ ray) / np.linalg.norm(ray)
-        if cos >= np.cos(np.radians(max_angle)):
-            poses[int(t)], cosines[int(t)] = m, float(cos)
+        if cos < np.cos(np.radians(max_angle)):
+            why[int(t)] = f"seen more than {max_angle:g} degrees from face-on"
+            continue
+        uv = cv2.projectPoints(obj[ids], rvec, tvec, k, dist)[0].reshape(-1, 2)
+        fits[int(t)] = float(np.sqrt(((uv - img) ** 2).sum(1).mean()))
+        poses[int(t)], cosines[int(t)] = m, float(cos)
+    if fits:
+        limit = max(POSE_FIT_PX, POSE_FIT_FACTOR * float(np.median(list(fits.values()))))
+        for t, rms in fits.items():
+            if rms > limit:
+                why[t] = (
+                    f"its corners miss their best board pose by {rms:.1f} px "
+                    "(motion blur, or a misread corner)"
+                )
+                del poses[t], cosines[t]
     return poses, cosines
 
 
-def _camera_intrinsics(obj, pos, found, usable, size, name, opts):
-    """Step 1 for one camera: intrinsics from spread views, refit on the face-on ones.
+def _camera_intrinsics(obj, pos, found, usable, size, name, opts, given=None, rejected=None):
+    """Step 1 for one camera: intrinsics from spread views, refit on the good face-on ones.
 
     Oblique corners are less precise (measured on renders: 0.06 px RMS face-on,
     0.16 px at 50 degrees, 0.3-0.4 px beyond 60), so the intrinsics are fitted
     again on the views within ``INTRINSIC_ANGLE`` degrees of face-on, and views
-    beyond ``max_angle`` are left out of everything.
+    beyond ``max_angle`` are left out of everything; so are views whose corners
+    do not fit one board pose under the first fit (blur, misreads), which would
+    otherwise pull the second. ``given`` (a :class:`Camera`) supplies the
+    intrinsics instead, and only the board poses are found.
     """
-    frames = np.flatnonzero(usable)
-    for attempt in range(2):
-        k, dist = _intrinsics(obj, pos, found, frames, size, opts["fix_k3"], opts["fix_aspect"])
-        poses, cosines = _board_poses(obj, pos, found, usable, k, dist, opts["max_angle"])
-        facing = [t for t, v in cosines.items() if v >= np.cos(np.radians(INTRINSIC_ANGLE))]
-        if attempt == 0 and len(facing) >= 8:
-            frames = np.array(sorted(facing))
+    why: dict[int, str] = {}
+    if given is not None:
+        k, dist = np.asarray(given.matrix, float), np.asarray(given.distortions, float)
+        poses, _ = _board_poses(obj, pos, found, usable, k, dist, opts["max_angle"], why)
+        frames = np.array(sorted(poses))
+    else:
+        frames = np.flatnonzero(usable)
+        for attempt in range(2):
+            why = {}
+            k, dist = _intrinsics(obj, pos, found, frames, size, opts["fix_k3"], opts["fix_aspect"])
+            poses, cosines = _board_poses(obj, pos, found, usable, k, dist, opts["max_angle"], why)
+            if attempt == 0:
+                facing = [t for t, v in cosines.items() if v >= np.cos(np.radians(INTRINSIC_ANGLE))]
+                good = facing if len(facing) >= 8 else sorted(poses)
+                if len(good) >= 4:
+                    frames = np.array(sorted(good))
+    if rejected is not None:
+        rejected.extend((name, t, reason) for t, reason in sorted(why.items()))
     if len(poses) < 4:
+        reasons = sorted(set(why.values()))
         raise CalibrationError(
-            f"camera {name} saw the board within {opts['max_angle']:g} degrees of "
-            f"face-on in only {len(poses)} frames; record it facing that camera more"
+            f"camera {name} has only {len(poses)} usable board views"
+            + (f" (others left out: {'; '.join(reasons)})" if reasons else "")
+            + "; record the board moving slowly through its view, facing it"
         )
     logger.info(
-        "%s: %d board views (%d within %g degrees of face-on for the intrinsics)",
+        "%s: %d board views (%d for the intrinsics), %d left out",
         name,
         len(poses),
         len(frames),
-        INTRINSIC_ANGLE,
+        len(why),
     )
-    return np.array([k[0, 0], k[1, 1], k[0, 2], k[1, 2], *dist]), poses
+    return np.array([k[0, 0], k[1, 1], k[0, 2], k[1, 2], *np.ravel(dist)[:5]]), poses
 
 
 def _chain_cameras(board_in_cam: list[dict], names: list[str]) -> list[np.ndarray]:
@@ -352,8 +417,10 @@ def _bundle_adjust(pos, found, obj, intr, cam_world, board_in_cam, frames, seen_
                 views.append((c, view, blocks))
                 problem.add_residual_block(view, loss, blocks)
     problem.set_parameter_block_constant(cam_blocks[0])
-    if opts["fix_k3"]:
-        for block in intr_blocks:
+    for c, block in enumerate(intr_blocks):
+        if c in opts["fixed"]:
+            problem.set_parameter_block_constant(block)
+        elif opts["fix_k3"]:
             problem.set_manifold(block, pyceres.SubsetManifold(len(block), [len(block) - 1]))
     options = pyceres.SolverOptions()
     options.linear_solver_type = pyceres.LinearSolverType.DENSE_SCHUR
@@ -409,6 +476,8 @@ def calibrate_cameras(
     fix_k3: bool = True,
     fix_aspect: bool = True,
     max_angle: float = 75.0,
+    intrinsics: dict[str, Camera] | None = None,
+    refine_intrinsics: bool = False,
 ) -> CalibrationResult:
     """Calibrate cameras from board corners tracked in every view.
 
@@ -439,6 +508,12 @@ def calibrate_cameras(
     max_angle : float
         Board views more oblique than this (degrees between the board's normal
         and the line of sight) are left out.
+    intrinsics : dict of str to Camera, optional
+        Intrinsics fitted apart (see :func:`calibrate_intrinsics`), by view
+        name: those cameras' intrinsics are held fixed and only their poses
+        are fitted. Views not in it get intrinsics from this recording.
+    refine_intrinsics : bool
+        Start from ``intrinsics`` but let the bundle adjustment refine them.
 
     Returns
     -------
@@ -456,18 +531,25 @@ def calibrate_cameras(
         raise CalibrationError(f"origin must be 'camera' or 'board', not {origin!r}")
     pos = np.asarray(position, np.float64)
     obj = np.asarray(object_points, np.float64)
+    given = {n: c for n, c in (intrinsics or {}).items() if n in names}
+    square = all(abs(c.matrix[0, 0] - c.matrix[1, 1]) < 1e-9 for c in given.values())
     opts = {
         "fix_k3": fix_k3,
-        "fix_aspect": fix_aspect,
+        "fix_aspect": fix_aspect and square,
         "max_angle": max_angle,
         "loss_scale": loss_scale,
+        "fixed": set() if refine_intrinsics else {names.index(n) for n in given},
     }
-    found, usable = _usable_views(pos, obj, names)
-    intr, board_in_cam = [], []
+    rejected: list[tuple[str, int, str]] = []
+    found, usable = _usable_views(pos, obj, names, rejected)
+    intr, board_in_cam, alone = [], [], []
     for c, name in enumerate(names):
-        k, poses = _camera_intrinsics(obj, pos[c], found[c], usable[c], sizes[c], name, opts)
+        k, poses = _camera_intrinsics(
+            obj, pos[c], found[c], usable[c], sizes[c], name, opts, given.get(name), rejected
+        )
         intr.append(k)
         board_in_cam.append(poses)
+        alone.append(_pose_rms(obj, pos[c], found[c], poses, k))
     n_views = {name: len(poses) for name, poses in zip(names, board_in_cam, strict=True)}
     warnings = [
         f"{name} saw the board in only {n} usable frames (fewer than {FEW_VIEWS}); "
@@ -477,17 +559,153 @@ def calibrate_cameras(
     ]
     cam_world = _chain_cameras(board_in_cam, names)
     frames, seen_by = _pick_frames(board_in_cam, max_frames)
-    intr, cam_poses, frame_poses, rms, per_cam = _bundle_adjust(
-        pos, found, obj, np.stack(intr), cam_world, board_in_cam, frames, seen_by, opts
-    )
+    args = (pos, found, obj, np.stack(intr), cam_world, board_in_cam, frames, seen_by)
+    intr, cam_poses, frame_poses, rms, per_cam = _bundle_adjust(*args, opts)
+    worst = max(alone)
+    disagree = rms > max(RMS_WARN_PX, DISAGREE_FACTOR * worst)
+    if len(opts["fixed"]) < len(names) and disagree:
+        together = rms
+        fixed = {**opts, "fixed": set(range(len(names)))}
+        intr, cam_poses, frame_poses, rms, per_cam = _bundle_adjust(*args, fixed)
+        warnings.append(
+            f"the cameras together fit the board with {together:.2f} px RMS while each alone "
+            f"fits it within {worst:.2f} px: their frames do not show the same instants "
+            "(unsynchronised cameras, or the board moved too fast for the shutter); the "
+            "intrinsics were kept from each camera alone; synchronise the videos, or move the "
+            "board slowly"
+        )
     world = np.eye(4)
     if origin == "board":  # the board in the frame the most cameras saw, most corners
         best = int(np.argmax([len(seen_by[int(t)]) * 1000 + found[:, t].sum() for t in frames]))
         world = _pose_matrix(frame_poses[best, :3], frame_poses[best, 3:])  # board -> old world
     cameras = _cameras(names, sizes, intr, cam_poses, world)
     per_camera_rms = dict(zip(names, per_cam, strict=True))
+    for name, value in per_camera_rms.items():
+        if value > RMS_WARN_PX and not disagree:
+            warnings.append(_rms_warning(name, value, name in given and not refine_intrinsics))
     to_world = np.linalg.inv(world)
     boards = np.stack([to_world @ _pose_matrix(p[:3], p[3:]) for p in frame_poses])
     return CalibrationResult(
-        cameras, rms, per_camera_rms, n_views, len(frames), warnings, frames, boards
+        cameras, rms, per_camera_rms, n_views, len(frames), warnings, frames, boards, rejected
     )
+
+
+def _pose_rms(obj, pos, found, poses, k) -> float:
+    """RMS reprojection error of one camera's board views, each under its own pose."""
+    matrix = np.array([[k[0], 0.0, k[2]], [0.0, k[1], k[3]], [0.0, 0.0, 1.0]])
+    dist = np.asarray(k[4:9], float)
+    sq = []
+    for t, m in poses.items():
+        ids = found[t]
+        rvec, tvec = _to_rt(m)
+        uv = cv2.projectPoints(obj[ids], rvec, tvec, matrix, dist)[0].reshape(-1, 2)
+        sq.append(((uv - pos[t, :, ids]) ** 2).sum(1))
+    return float(np.sqrt(np.concatenate(sq).mean())) if sq else float("nan")
+
+
+def _rms_warning(name: str, rms: float, fixed: bool | None) -> str:
+    """Return the warning for a camera whose corners reproject poorly, with what to record."""
+    if fixed:
+        fix = (
+            "its intrinsics were held fixed: check they were fitted for this camera at this "
+            "resolution, or add --refine-intrinsics"
+        )
+    else:
+        fix = (
+            "record more of the board close to that camera, filling its corners and tilted "
+            "towards and away from it"
+        )
+        if fixed is False:
+            fix += ", or fit its intrinsics apart (calibrate intrinsics)"
+    return f"{name}: corners reproject with {rms:.2f} px RMS (above {RMS_WARN_PX:g} px); {fix}"
+
+
+@dataclass
+class IntrinsicsResult:
+    """One camera's intrinsics, fitted apart from the others.
+
+    Attributes
+    ----------
+    camera : Camera
+        The intrinsics (matrix, distortions) and size; its pose is the identity.
+    rms : float
+        RMS reprojection error of the board views kept, pixels.
+    n_views : int
+        Board views kept.
+    rejected : list of tuple
+        Board views left out, ``(camera, frame, reason)``.
+    warnings : list of str
+        A poor fit or too few views, with what to record.
+
+    """
+
+    camera: Camera
+    rms: float
+    n_views: int
+    rejected: list[tuple[str, int, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def calibrate_intrinsics(
+    position: np.ndarray,
+    name: str,
+    size: tuple[int, int],
+    object_points: np.ndarray,
+    *,
+    fix_k3: bool = True,
+    fix_aspect: bool = True,
+    max_angle: float = 75.0,
+) -> IntrinsicsResult:
+    """Fit one camera's intrinsics from its own board views.
+
+    The views given to ``cv2.calibrateCamera`` are chosen to spread over where
+    the board sits in the image, how near it is and how it is tilted, then the
+    fit is repeated on the views that fit their own pose and face the camera
+    (see :func:`calibrate_cameras`, step 1). Cameras of one model can pool
+    their views: concatenate their positions along time.
+
+    Parameters
+    ----------
+    position : numpy.ndarray
+        Corner pixels ``(time, 2, corner)``, NaN where not found.
+    name : str
+        The camera's name.
+    size : tuple of int
+        ``(width, height)``.
+    object_points : numpy.ndarray
+        ``(corner, 3)`` corner coordinates on the board.
+    fix_k3, fix_aspect, max_angle
+        As :func:`calibrate_cameras` takes them.
+
+    Returns
+    -------
+    IntrinsicsResult
+        The camera and how well it fits.
+
+    Raises
+    ------
+    CalibrationError
+        If the camera has too few usable board views.
+
+    """
+    pos = np.asarray(position, np.float64)[None]
+    obj = np.asarray(object_points, np.float64)
+    opts = {"fix_k3": fix_k3, "fix_aspect": fix_aspect, "max_angle": max_angle}
+    rejected: list[tuple[str, int, str]] = []
+    found, usable = _usable_views(pos, obj, [name], rejected)
+    k, poses = _camera_intrinsics(
+        obj, pos[0], found[0], usable[0], size, name, opts, None, rejected
+    )
+    matrix = np.array([[k[0], 0.0, k[2]], [0.0, k[1], k[3]], [0.0, 0.0, 1.0]])
+    dist = np.asarray(k[4:9], float)
+    rms = _pose_rms(obj, pos[0], found[0], poses, k)
+    camera = Camera(name, tuple(int(v) for v in size), matrix, dist, np.zeros(3), np.zeros(3))
+    warnings = []
+    if len(poses) < FEW_VIEWS:
+        warnings.append(
+            f"{name}: only {len(poses)} usable board views (fewer than {FEW_VIEWS}); record "
+            "the board in more places and tilts"
+        )
+    if rms > RMS_WARN_PX:
+        warnings.append(_rms_warning(name, rms, None))
+    return IntrinsicsResult(camera, rms, len(poses), rejected, warnings)

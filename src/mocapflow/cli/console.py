@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 from rich.markup import escape
 from rich.progress import (
@@ -22,6 +23,7 @@ from .app import err, out
 
 __all__ = [
     "print_calibration",
+    "print_intrinsics",
     "print_problems",
     "print_info",
     "print_result",
@@ -193,8 +195,43 @@ def print_calibration(fit, path) -> None:
         )
     out.print(table)
     out.print(f"RMS reprojection error {fit.rms:.3f} px over {fit.n_frames} board poses")
+    page = Path(path).with_suffix(".html")
+    if page.is_file():
+        out.print(f"report: {escape(str(page))}", highlight=False)
+    _print_rejected(fit.rejected)
     for w in fit.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+
+
+def _print_rejected(rejected) -> None:
+    """One line per camera and reason: how many board views were left out."""
+    counts: dict[tuple[str, str], int] = {}
+    for camera, _, reason in rejected:
+        counts[camera, reason] = counts.get((camera, reason), 0) + 1
+    for (camera, reason), n in counts.items():
+        out.print(escape(f"{camera}: {n} board view(s) left out: {reason}"), highlight=False)
+
+
+def print_intrinsics(results, path) -> None:
+    """Print the per-camera table of intrinsics fitted apart."""
+    table = Table(title=f"{path}", title_justify="left")
+    for col in ("camera", "size", "board views", "RMS error (px)", "focal (px)", "centre (px)"):
+        table.add_column(col)
+    for name, r in results.items():
+        m = r.camera.matrix
+        table.add_row(
+            name,
+            f"{r.camera.size[0]}x{r.camera.size[1]}",
+            str(r.n_views),
+            f"{r.rms:.3f}",
+            f"{m[0, 0]:.1f}",
+            f"{m[0, 2]:.1f} {m[1, 2]:.1f}",
+        )
+    out.print(table)
+    for r in results.values():
+        _print_rejected(r.rejected)
+        for w in r.warnings:
+            err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
 
 
 def print_info(store, s: dict) -> None:

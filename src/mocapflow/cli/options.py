@@ -44,7 +44,11 @@ __all__ = [
     "triangulation_settings",
 ]
 
-BOARD_HELP = "Board parameter NAME=VALUE: squares_x, squares_y, square_length (mm), ..."
+BOARD_HELP = (
+    "The board: a board.toml (or caliscope's charuco.toml), and/or parameters NAME=VALUE: "
+    "type (charuco, checkerboard), squares_x, squares_y, square_length (mm), marker_ratio, "
+    "dictionary, legacy, inverted; corners_x, corners_y for a checkerboard."
+)
 
 Tracker = Annotated[
     str,
@@ -135,6 +139,18 @@ def params(pairs: list[str] | None, option: str = "--param") -> dict:
             raise UsageError(f"{option} {pair!r}: write it as NAME=VALUE, e.g. {example}")
         out[key.strip()] = value.strip()
     return out
+
+
+def board(values: list[str] | None) -> dict | None:
+    """Parse ``--board``: a board file, then ``NAME=VALUE`` pairs overriding it."""
+    from ..calib.boards import read_board
+
+    files = [v for v in values or [] if "=" not in v]
+    if len(files) > 1:
+        raise UsageError(f"--board: give one board file, not {', '.join(files)}")
+    spec = read_board(files[0]) if files else {}
+    pairs = params([v for v in values or [] if "=" in v], "--board")
+    return {**spec, **pairs} if (spec or pairs) else None
 
 
 def formats(text: str) -> tuple[str, ...]:

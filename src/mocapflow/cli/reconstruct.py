@@ -8,49 +8,108 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from ..errors import UsageError
 from ..schema import DEFAULT_CHUNK_FRAMES, DEFAULT_TRACKER, FILTERED, POINTS3D
 from . import options as opt
 from .app import app, err, errors, out
 from .console import print_calibration, print_result, print_summary, tracking_progress
 from .options import ALL_FORMATS, FILTER, TRIANGULATION
 
+CALIBRATION_HELP = (
+    "Calibration file: anipose, Pose2Sim or caliscope .toml, Qualisys .qca.txt, "
+    "EasyMocap intri.yml."
+)
 Store = Annotated[Path, typer.Argument(help="A store written by mocapflow process.")]
 Calibration = Annotated[
-    Path, typer.Option("--calibration", "-c", help="Calibration .toml or Qualisys .qca.txt.")
+    Path,
+    typer.Option(
+        "--calibration",
+        "-c",
+        help=CALIBRATION_HELP,
+    ),
 ]
 
 
 @app.command("calibrate")
 def calibrate_cmd(
-    recording: Annotated[Path, typer.Argument(help="A recording of a ChArUco board.")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="A recording of the board; or 'intrinsics' then each camera's video or "
+            "folder of images.",
+            metavar="RECORDING | intrinsics CAMERA...",
+        ),
+    ],
     out_: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="TOML to write.", show_default="RECORDING/calibration.toml"
+            "--out",
+            "-o",
+            help="TOML to write.",
+            show_default="RECORDING/calibration.toml, or intrinsics.toml",
         ),
     ] = None,
     board: Annotated[list[str] | None, typer.Option("--board", "-b", help=opt.BOARD_HELP)] = None,
     origin: Annotated[
         str, typer.Option(help="World frame: camera (camera 0) or board (its ground plane).")
     ] = "camera",
+    intrinsics: Annotated[
+        Path | None,
+        typer.Option(help="Intrinsics fitted apart (calibrate intrinsics), held fixed."),
+    ] = None,
+    refine_intrinsics: Annotated[
+        bool, typer.Option(help="Let the fit refine the --intrinsics given.")
+    ] = False,
+    shared: Annotated[
+        bool, typer.Option(help="intrinsics: the cameras are one model; fit them together.")
+    ] = False,
     overwrite: opt.Overwrite = False,
     workers: opt.Workers = None,
     cluster: opt.Cluster = None,
     cluster_config: opt.ClusterConfig = None,
 ) -> None:
-    """Calibrate the cameras from a ChArUco recording; write an anipose TOML."""
-    from ..pipeline import calibrate
+    """Calibrate the cameras from a board recording; write an anipose TOML.
 
-    with errors(), tracking_progress("corners") as progress:
-        fit, path = calibrate(
-            recording,
-            out_,
-            board=opt.params(board, "--board"),
-            origin=origin,
-            cluster=opt.on(cluster, cluster_config, workers, progress=progress),
-            overwrite=overwrite,
-            report=False,
-        )
+    `mocapflow calibrate intrinsics CAMERA...` fits each camera alone from its own
+    recording (a video, or a folder of images); `mocapflow calibrate RECORDING
+    --intrinsics FILE` then fits the cameras' poses with those intrinsics fixed.
+    """
+    from ..calibration import calibrate, calibrate_intrinsics
+    from .console import print_intrinsics
+
+    with errors():
+        board_spec = opt.board(board)
+        if paths[0] == "intrinsics" and not Path(paths[0]).exists():
+            if len(paths) < 2:
+                raise UsageError("calibrate intrinsics: give each camera's video or image folder")
+            with tracking_progress("corners") as progress:
+                results, path = calibrate_intrinsics(
+                    paths[1:],
+                    out_ if out_ is not None else Path("intrinsics.toml"),
+                    board=board_spec,
+                    shared=shared,
+                    overwrite=overwrite,
+                    cluster=opt.on(cluster, cluster_config, workers, progress=progress),
+                )
+            print_intrinsics(results, path)
+            return
+        if len(paths) > 1:
+            raise UsageError(
+                f"calibrate takes one recording, not {len(paths)} paths; to fit cameras apart, "
+                "write: mocapflow calibrate intrinsics CAMERA..."
+            )
+        with tracking_progress("corners") as progress:
+            fit, path = calibrate(
+                paths[0],
+                out_,
+                board=board_spec,
+                origin=origin,
+                cluster=opt.on(cluster, cluster_config, workers, progress=progress),
+                overwrite=overwrite,
+                report=False,
+                intrinsics=intrinsics,
+                refine_intrinsics=refine_intrinsics,
+            )
     print_calibration(fit, path)
 
 
@@ -136,7 +195,11 @@ def run_cmd(
     recording: Annotated[Path, typer.Argument(help="The recording to reconstruct.")],
     calibration: Annotated[
         Path | None,
-        typer.Option("--calibration", "-c", help="Calibration .toml or Qualisys .qca.txt."),
+        typer.Option(
+            "--calibration",
+            "-c",
+            help=CALIBRATION_HELP,
+        ),
     ] = None,
     calibration_recording: Annotated[
         Path | None, typer.Option(help="A ChArUco recording to calibrate from first.")
@@ -174,7 +237,7 @@ def run_cmd(
             tracker_params=opt.params(param),
             chunk_frames=chunk_frames,
             out=out_,
-            board=opt.params(board, "--board"),
+            board=opt.board(board),
             triangulation=opt.triangulation_settings(
                 min_views, min_confidence, max_error, swap_lr, people
             ),

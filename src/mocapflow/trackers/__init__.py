@@ -22,6 +22,7 @@ from .base import (
     warmup_of,
 )
 from .charuco import Charuco, make_board
+from .checkerboard import Checkerboard
 from .framestats import FrameStats
 from .markers import Markers, palette
 from .mediapipe_pose import MediaPipeHolistic, MediaPipePose
@@ -32,6 +33,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "INDIVIDUAL",
     "Charuco",
+    "Checkerboard",
     "FrameStats",
     "Markers",
     "MediaPipeHolistic",
@@ -55,6 +57,7 @@ BUILTIN = {
     "framestats": FrameStats,
     "markers": Markers,
     "charuco": Charuco,
+    "checkerboard": Checkerboard,
     "mediapipe": MediaPipePose,
     "mediapipe_holistic": MediaPipeHolistic,
 }

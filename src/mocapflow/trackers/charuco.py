@@ -20,6 +20,7 @@ def make_board(
     square_length: float = 1.0,
     marker_ratio: float = 0.8,
     dictionary: str = "DICT_4X4_250",
+    legacy: bool = False,
 ) -> cv2.aruco.CharucoBoard:
     """Build a ChArUco board (FreeMoCap's 7x5 ``DICT_4X4_250`` by default).
 
@@ -33,6 +34,10 @@ def make_board(
         Marker side as a fraction of the square side.
     dictionary : str
         Name of an OpenCV predefined ArUco dictionary.
+    legacy : bool
+        OpenCV's pattern before 4.6 (boards printed from older tools, and
+        caliscope's ``legacy_pattern``): with an even number of rows the first
+        square is white instead of black.
 
     Returns
     -------
@@ -43,9 +48,11 @@ def make_board(
     if not hasattr(cv2.aruco, dictionary):
         raise ValueError(f"charuco: unknown dictionary {dictionary!r} (e.g. DICT_4X4_250)")
     dic = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary))
-    return cv2.aruco.CharucoBoard(
+    board = cv2.aruco.CharucoBoard(
         (squares_x, squares_y), square_length, square_length * marker_ratio, dic
     )
+    board.setLegacyPattern(bool(legacy))
+    return board
 
 
 _DETECTORS = threading.local()
@@ -66,8 +73,12 @@ class Charuco:
 
     Parameters
     ----------
-    squares_x, squares_y, square_length, marker_ratio, dictionary
+    squares_x, squares_y, square_length, marker_ratio, dictionary, legacy
         The board, as :func:`make_board` takes them.
+    inverted : bool
+        The board is printed in inverted colours (white squares where the
+        standard board has black, light markers on dark): each frame's luma is
+        inverted before detection.
 
     """
 
@@ -76,6 +87,8 @@ class Charuco:
     square_length: float = 1.0
     marker_ratio: float = 0.8
     dictionary: str = "DICT_4X4_250"
+    legacy: bool = False
+    inverted: bool = False
     name: str = field(default="charuco", init=False)
     #: Detection works on luma: decoded straight to gray, no colour conversion.
     pixel_format: str = field(default="gray", init=False, repr=False)
@@ -107,6 +120,7 @@ class Charuco:
             float(self.square_length),
             float(self.marker_ratio),
             self.dictionary,
+            bool(self.legacy),
         )
 
     @property
@@ -126,7 +140,13 @@ class Charuco:
             "square_length": float(self.square_length),
             "marker_ratio": float(self.marker_ratio),
             "dictionary": self.dictionary,
+            "legacy": bool(self.legacy),
+            "inverted": bool(self.inverted),
         }
+
+    def object_points(self) -> np.ndarray:
+        """Return the corners' coordinates on the board ``(corner, 3)``, in the world unit."""
+        return np.asarray(self.board().getChessboardCorners(), np.float64)
 
     def outputs(self) -> dict[str, Output]:
         """Declare ``position`` and ``confidence`` over the corner ids."""
@@ -140,6 +160,8 @@ class Charuco:
         confidence = np.full((n, k, 1), np.nan, np.float32)
         for i, frame in enumerate(frames):
             gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            if self.inverted:
+                gray = 255 - gray
             corners, ids, _, _ = detector.detectBoard(gray)
             if ids is None or len(ids) == 0:
                 continue
