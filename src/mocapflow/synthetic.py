@@ -10,7 +10,10 @@ Two scenes:
 ``charuco``
     A ChArUco board turning and drifting through the volume, as a
     calibration recording shows it. The board's texture is ray-cast through
-    each camera's distortion model, supersampled 2x.
+    each camera's distortion model, supersampled 2x. Its ``turntable`` scene
+    is harder: a small board (80 mm squares) near the centre of a ring of
+    cameras 2.5 m away, turning once about the vertical, so that each camera
+    sees it face-on only part of the time, one or two cameras at once.
 
 World units are millimetres; z points up. Cameras stand on a circle round the
 volume with jittered intrinsics, distortion and height, all drawn from a seeded
@@ -36,15 +39,32 @@ from .errors import UsageError
 from .trackers import INDIVIDUAL, Charuco, palette
 from .video import CODECS, VideoWriter
 
-__all__ = ["KINDS", "TRUE_CALIBRATION", "SyntheticRecording", "make_cameras", "synthesize"]
+__all__ = [
+    "KINDS",
+    "SCENES",
+    "TRUE_CALIBRATION",
+    "SyntheticRecording",
+    "make_cameras",
+    "synthesize",
+]
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("markers", "charuco")
+#: Scenes of the ``charuco`` kind: the board sweeping the volume, or turning on the spot.
+SCENES = ("sweep", "turntable")
+#: Frames and size of each scene unless given (``sweep`` also stands for ``markers``).
+SCENE_DEFAULTS = {"sweep": (120, (640, 480)), "turntable": (150, (960, 720))}
 #: The true cameras of a synthetic recording, beside its videos.
 TRUE_CALIBRATION = "true_calibration.toml"
 MARKER_RADIUS_MM = 30.0
 CHARUCO_SQUARE_MM = 120.0
+#: The ``turntable`` scene: its board's squares and the radius of its ring of cameras, mm.
+TURNTABLE_SQUARE_MM = 80.0
+TURNTABLE_RADIUS_MM = 2500.0
+TURNTABLE_DRIFT_MM = 150.0
+#: Focal length of the ``turntable`` cameras in image widths (a 42 degree field of view).
+TURNTABLE_FOCAL = 1.3
 
 
 @dataclass
@@ -72,7 +92,11 @@ class SyntheticRecording:
 
 
 def make_cameras(
-    n: int, size: tuple[int, int], rng: np.random.Generator, radius: float = 3000.0
+    n: int,
+    size: tuple[int, int],
+    rng: np.random.Generator,
+    radius: float = 3000.0,
+    focal: float = 0.85,
 ) -> list[Camera]:
     """Place ``n`` cameras on a circle round the volume, looking at its centre.
 
@@ -86,6 +110,9 @@ def make_cameras(
         Source of the jitter.
     radius : float
         Distance from the volume's axis, mm.
+    focal : float
+        Focal length in image widths (jittered by up to 5 %); 0.85 is a
+        horizontal field of view of 61 degrees.
 
     Returns
     -------
@@ -102,7 +129,7 @@ def make_cameras(
         )
         target = np.array([0.0, 0.0, 1000.0]) + rng.uniform(-100, 100, 3)
         rot = look_at(eye, target)
-        f = 0.85 * w * rng.uniform(0.95, 1.05)
+        f = focal * w * rng.uniform(0.95, 1.05)
         k = np.array(
             [[f, 0, w / 2 + rng.uniform(-8, 8)], [0, f, h / 2 + rng.uniform(-8, 8)], [0, 0, 1]]
         )
@@ -277,6 +304,45 @@ def _board_poses(rng: np.random.Generator, n_frames: int, fps: float, board_mm) 
     return poses
 
 
+def _turntable_poses(rng: np.random.Generator, n_frames: int, fps: float, board_mm) -> list:
+    """Board poses of the ``turntable`` scene: one turn about the vertical near the centre.
+
+    The board, held upright at about camera height, turns once (a random
+    start) while nodding up to 20 degrees, rocking a little about its normal
+    and drifting within 15 cm of the centre: each camera of the ring sees its
+    face for under half the turn, and face-on (within 45 degrees) for about
+    a quarter, one or two cameras at a time.
+    """
+    phase = rng.uniform(0, 2 * np.pi)
+    nod_f, nod_p = rng.uniform(0.3, 0.5), rng.uniform(0, 2 * np.pi)
+    roll_f, roll_p = rng.uniform(0.2, 0.4), rng.uniform(0, 2 * np.pi)
+    drift_p = rng.uniform(0, 2 * np.pi, 3)
+    poses = []
+    for i in range(n_frames):
+        s = i / max(n_frames - 1, 1)  # 0 .. 1 over the turn
+        yaw = phase + 2 * np.pi * s
+        tilt = np.radians(20.0) * np.sin(2 * np.pi * nod_f * i / fps + nod_p)
+        roll = np.radians(10.0) * np.sin(2 * np.pi * roll_f * i / fps + roll_p)
+        centre = np.array(
+            [
+                TURNTABLE_DRIFT_MM * np.sin(2 * np.pi * s + drift_p[0]),
+                TURNTABLE_DRIFT_MM * np.sin(2 * np.pi * s + drift_p[1]),
+                1100.0 + 100.0 * np.sin(4 * np.pi * s + drift_p[2]),
+            ]
+        )
+        normal_out = np.array(
+            [np.cos(yaw) * np.cos(tilt), np.sin(yaw) * np.cos(tilt), np.sin(tilt)]
+        )
+        z = -normal_out
+        x = np.cross([0.0, 0.0, 1.0], normal_out)
+        x /= np.linalg.norm(x)
+        y = np.cross(z, x)
+        rot_roll = cv2.Rodrigues(z * roll)[0]
+        rot = np.stack([rot_roll @ x, rot_roll @ y, z], 1)
+        poses.append((centre - rot @ np.array([board_mm[0] / 2, board_mm[1] / 2, 0.0]), rot))
+    return poses
+
+
 @dataclass
 class _Scene:
     """What the cameras film: 3-D points over time, their names, and how to draw them."""
@@ -290,7 +356,14 @@ class _Scene:
     poses: list | None = None
 
 
-def _scene(kind: str, rng: np.random.Generator, frames: int, fps: float, n_markers: int) -> _Scene:
+def _scene(
+    kind: str,
+    rng: np.random.Generator,
+    frames: int,
+    fps: float,
+    n_markers: int,
+    scene: str = "sweep",
+) -> _Scene:
     """Return the scene of ``kind``: marker paths, or a board's moving corners."""
     if kind == "markers":
         _, colours = palette(n_markers)
@@ -300,14 +373,18 @@ def _scene(kind: str, rng: np.random.Generator, frames: int, fps: float, n_marke
             {"n_markers": n_markers, "marker_radius_mm": MARKER_RADIUS_MM},
             colours=colours,
         )
-    tracker = Charuco(square_length=CHARUCO_SQUARE_MM)
+    square = TURNTABLE_SQUARE_MM if scene == "turntable" else CHARUCO_SQUARE_MM
+    tracker = Charuco(square_length=square)
     board = tracker.board()
     sx, sy = tracker.squares_x, tracker.squares_y
-    board_mm = (sx * CHARUCO_SQUARE_MM, sy * CHARUCO_SQUARE_MM)
+    board_mm = (sx * square, sy * square)
     px_per_square = 80
     texture = board.generateImage((sx * px_per_square, sy * px_per_square), marginSize=0)
     corners = np.asarray(board.getChessboardCorners(), float)  # (N, 3) in mm
-    poses = _board_poses(rng, frames, fps, board_mm)
+    if scene == "turntable":
+        poses = _turntable_poses(rng, frames, fps, board_mm)
+    else:
+        poses = _board_poses(rng, frames, fps, board_mm)
     return _Scene(
         np.stack([(rot @ corners.T) + origin[:, None] for origin, rot in poses]),
         [str(i) for i in range(len(corners))],
@@ -373,14 +450,15 @@ def synthesize(
     out: str | Path,
     kind: str = "markers",
     cameras: int = 4,
-    frames: int | list[int] = 120,
-    size: tuple[int, int] = (640, 480),
+    frames: int | list[int] | None = None,
+    size: tuple[int, int] | None = None,
     fps: float = 30.0,
     codec: str = "h264",
     seed: int = 0,
     n_markers: int = 6,
     gop: int = 120,
     overwrite: bool = False,
+    scene: str = "sweep",
 ) -> SyntheticRecording:
     """Render a synthetic multi-camera recording with its ground truth.
 
@@ -392,10 +470,11 @@ def synthesize(
         The scene.
     cameras : int
         Number of cameras.
-    frames : int or list of int
-        Frames per video, or one count per camera (cameras that stop early).
-    size : tuple of int
-        ``(width, height)``.
+    frames : int or list of int, optional
+        Frames per video, or one count per camera (cameras that stop early);
+        120 by default, 150 in the ``turntable`` scene.
+    size : tuple of int, optional
+        ``(width, height)``; 640x480 by default, 960x720 in the ``turntable`` scene.
     fps : float
         Frame rate.
     codec : {"h264", "mp4v", "mjpg", "vp9"}
@@ -408,6 +487,10 @@ def synthesize(
         Keyframe interval of inter-frame codecs.
     overwrite : bool
         Replace the videos, truth and calibration of a recording already there.
+    scene : {"sweep", "turntable"}
+        The ``charuco`` scene: the board sweeping the volume, or turning once
+        on the spot near the centre of a ring of cameras 2.5 m away (see the
+        module's docstring).
 
     Returns
     -------
@@ -422,6 +505,12 @@ def synthesize(
     """
     if kind not in KINDS:
         raise UsageError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if scene not in SCENES:
+        raise UsageError(f"unknown scene {scene!r}; choose one of {', '.join(SCENES)}")
+    if scene != "sweep" and kind != "charuco":
+        raise UsageError(f"--scene {scene} is a charuco scene; add --kind charuco")
+    frames = SCENE_DEFAULTS[scene][0] if frames is None else frames
+    size = SCENE_DEFAULTS[scene][1] if size is None else tuple(size)
     if codec not in CODECS:
         raise UsageError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
     per_camera = [int(frames)] * cameras if np.isscalar(frames) else [int(f) for f in frames]
@@ -459,25 +548,31 @@ def synthesize(
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     video_dir.mkdir(parents=True)
     rng = np.random.default_rng(seed)
-    cams = make_cameras(cameras, size, rng)
+    if scene == "turntable":
+        cams = make_cameras(cameras, size, rng, TURNTABLE_RADIUS_MM, TURNTABLE_FOCAL)
+    else:
+        cams = make_cameras(cameras, size, rng)
     bg = _background(size, rng)
-    scene = _scene(kind, rng, max(per_camera), fps, n_markers)
+    world = _scene(kind, rng, max(per_camera), fps, n_markers, scene)
     attrs = {"kind": kind, "seed": seed, "fps": fps, "codec": codec, "space_unit": "mm"}
-    attrs.update(scene.attrs)
-    n_t, _, n_k = scene.points.shape
+    meta = {"source": "mocapflow.synthetic", "seed": seed}
+    if scene != "sweep":  # the default scene's files stay as they were
+        attrs["scene"] = meta["scene"] = scene
+    attrs.update(world.attrs)
+    n_t, _, n_k = world.points.shape
     uv_all = np.full((cameras, n_t, 2, n_k), np.nan)
     vis_all = np.zeros((cameras, n_t, n_k), bool)
     videos = []
     for c, cam in enumerate(cams):
         path = video_dir / f"{cam.name}{CODECS[codec][1]}"
-        renderer = _BoardRenderer(cam, scene.texture, scene.board_mm) if kind == "charuco" else None
+        renderer = _BoardRenderer(cam, world.texture, world.board_mm) if kind == "charuco" else None
         with VideoWriter(path, fps, codec, gop=gop) as writer:
             for t in range(per_camera[c]):
-                img, uv_all[c, t], vis_all[c, t] = _render(scene, cam, renderer, bg, t, size)
+                img, uv_all[c, t], vis_all[c, t] = _render(world, cam, renderer, bg, t, size)
                 writer.write(img)
         videos.append(path)
         logger.info("wrote %s", path)
-    gt = _truth(scene, cams, uv_all, vis_all, attrs)
+    gt = _truth(world, cams, uv_all, vis_all, attrs)
     gt.to_zarr(root / "ground_truth.zarr", mode="w", consolidated=False, zarr_format=3)
-    write_toml(root / TRUE_CALIBRATION, cams, {"source": "mocapflow.synthetic", "seed": seed})
+    write_toml(root / TRUE_CALIBRATION, cams, meta)
     return SyntheticRecording(root, videos, cams, gt)

@@ -112,9 +112,20 @@ def verify_cmd(store: Annotated[Path, typer.Argument(help="A mocapflow Zarr stor
 def synth_cmd(
     out_dir: Annotated[Path, typer.Argument(help="Folder to create.")],
     kind: Annotated[str, typer.Option(help="markers or charuco.")] = "markers",
+    scene: Annotated[
+        str,
+        typer.Option(
+            help="charuco: sweep (the board through the volume) or turntable (a small board "
+            "turning once near the centre, each camera seeing it face-on only part of the time)."
+        ),
+    ] = "sweep",
     cameras: Annotated[int, typer.Option(help="Number of cameras.")] = 4,
-    frames: Annotated[int, typer.Option(help="Frames per video.")] = 120,
-    size: Annotated[str, typer.Option(help="WIDTHxHEIGHT.")] = "640x480",
+    frames: Annotated[
+        int | None, typer.Option(help="Frames per video.", show_default="120; turntable 150")
+    ] = None,
+    size: Annotated[
+        str | None, typer.Option(help="WIDTHxHEIGHT.", show_default="640x480; turntable 960x720")
+    ] = None,
     fps: Annotated[float, typer.Option(help="Frame rate.")] = 30.0,
     codec: Annotated[str, typer.Option(help="h264, mp4v, mjpg or vp9.")] = "h264",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -126,21 +137,26 @@ def synth_cmd(
     from ..synthetic import TRUE_CALIBRATION, synthesize
 
     with errors():
-        try:
-            w, h = (int(x) for x in size.lower().split("x"))
-        except ValueError:
-            raise UsageError(f"--size {size!r}: write it as WIDTHxHEIGHT, e.g. 640x480") from None
+        dims = None
+        if size is not None:
+            try:
+                dims = tuple(int(x) for x in size.lower().split("x"))
+            except ValueError:
+                dims = ()
+            if len(dims) != 2:
+                raise UsageError(f"--size {size!r}: write it as WIDTHxHEIGHT, e.g. 640x480")
         rec = synthesize(
             out_dir,
             kind=kind,
             cameras=cameras,
             frames=frames,
-            size=(w, h),
+            size=dims,
             fps=fps,
             codec=codec,
             seed=seed,
             n_markers=markers,
             overwrite=overwrite,
+            scene=scene,
         )
     out.print(f"wrote {len(rec.videos)} videos to {rec.path / 'synchronized_videos'}")
     out.print(f"ground truth: {rec.path / 'ground_truth.zarr'}, {rec.path / TRUE_CALIBRATION}")
