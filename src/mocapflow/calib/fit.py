@@ -176,9 +176,10 @@ class _BoardView(pyceres.CostFunction):
     two poses, as OpenCV's own stereo calibration does.
     """
 
-    def __init__(self, obj: np.ndarray, uv: np.ndarray, square: bool):
+    def __init__(self, obj: np.ndarray, uv: np.ndarray, square: bool, weight: float = 1.0):
         pyceres.CostFunction.__init__(self)
         self.obj, self.uv, self.square = obj, uv.reshape(-1), square
+        self.weight = float(weight)
         self.set_num_residuals(self.uv.size)
         self.set_parameter_block_sizes([8 if square else 9, 6, 6])
 
@@ -189,7 +190,7 @@ class _BoardView(pyceres.CostFunction):
         r3, t3, *d = cv2.composeRT(board[:3], board[3:], cam[:3], cam[3:])
         k = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
         uv, jac = cv2.projectPoints(self.obj, r3, t3, k, dist)
-        residuals[:] = uv.reshape(-1) - self.uv
+        residuals[:] = self.weight * (uv.reshape(-1) - self.uv)
         if jacobians is None:
             return True
         dr3dr1, dr3dt1, dr3dr2, dr3dt2, dt3dr1, dt3dt1, dt3dr2, dt3dt2 = d
@@ -202,8 +203,22 @@ class _BoardView(pyceres.CostFunction):
         )
         for i, block in enumerate(blocks):
             if jacobians[i] is not None:
-                jacobians[i][:] = block.ravel()
+                jacobians[i][:] = self.weight * block.ravel()
         return True
+
+
+def _view_weight(board_in_cam: np.ndarray, obj: np.ndarray) -> float:
+    """Weight of a board view's residuals: how face-on the board is (the cosine of its angle).
+
+    A corner is found about ``1 / cos`` less precisely on a board seen at an
+    angle (its squares look that much narrower; measured on the turntable
+    render: 0.09 px RMS within 40 degrees of face-on, 0.15 px at 50-60, 0.20
+    px at 60-70, 0.39 px at 70-80), so weighting each view's residuals by the
+    cosine whitens them: the bundle adjustment then trusts oblique views as
+    much as they deserve, no more.
+    """
+    ray = board_in_cam[:3, :3] @ obj.mean(0) + board_in_cam[:3, 3]
+    return float(abs(board_in_cam[:3, 2] @ ray) / np.linalg.norm(ray))
 
 
 def _intrinsics(obj, pos, found, frames, size, fix_k3, fix_aspect):
@@ -390,10 +405,12 @@ def _pick_frames(board_in_cam: list[dict], max_frames: int) -> tuple[np.ndarray,
 def _bundle_adjust(pos, found, obj, intr, cam_world, board_in_cam, frames, seen_by, opts):
     """Step 3: refine every camera and board pose with Ceres (Schur complement, Cauchy loss).
 
-    Ceres eliminates the board poses (the Schur complement), so each step is a
-    small dense solve over the cameras: seconds and little memory, however many
-    board poses. Camera 0's pose is the gauge; ``k3`` and the aspect ratio stay
-    fixed unless asked.
+    Each view's residuals are weighted by how face-on the board is (see
+    :func:`_view_weight`), so the loss scale is in pixels of a face-on view;
+    the RMS errors returned are plain pixels. Ceres eliminates the board poses
+    (the Schur complement), so each step is a small dense solve over the
+    cameras: seconds and little memory, however many board poses. Camera 0's
+    pose is the gauge; ``k3`` and the aspect ratio stay fixed unless asked.
     """
     n_cams = len(cam_world)
     square = opts["fix_aspect"]
@@ -412,8 +429,9 @@ def _bundle_adjust(pos, found, obj, intr, cam_world, board_in_cam, frames, seen_
         for c in seen_by[int(t)]:
             blocks = [intr_blocks[c], cam_blocks[c], frame_blocks[f]]
             # One residual block per corner: the robust loss weighs corners, not views.
+            weight = _view_weight(board_in_cam[c][int(t)], obj)
             for j in np.flatnonzero(found[c, t]):
-                view = _BoardView(obj[[j]], pos[c, t][:, [j]].T, square)
+                view = _BoardView(obj[[j]], pos[c, t][:, [j]].T, square, weight)
                 views.append((c, view, blocks))
                 problem.add_residual_block(view, loss, blocks)
     problem.set_parameter_block_constant(cam_blocks[0])
@@ -436,7 +454,7 @@ def _bundle_adjust(pos, found, obj, intr, cam_world, board_in_cam, frames, seen_
     for c, view, blocks in views:  # the blocks now hold the solution
         residuals = np.zeros(view.num_residuals())
         view.Evaluate(blocks, residuals, None)
-        sq_by_cam[c].append((residuals.reshape(-1, 2) ** 2).sum(1))
+        sq_by_cam[c].append((residuals.reshape(-1, 2) ** 2).sum(1) / view.weight**2)
     per_cam = [float(np.sqrt(np.concatenate(s).mean())) for s in sq_by_cam]
     rms = float(np.sqrt(np.concatenate([np.concatenate(s) for s in sq_by_cam]).mean()))
     logger.info(
