@@ -25,6 +25,7 @@ ROOT = HERE.parent / ".peers"
 PEERS = {
     "skellytracker": ["skellytracker[mediapipe]==2025.10.1024"],
     "aniposelib": ["aniposelib==0.8.0"],
+    "caliscope": ["caliscope==0.11.5"],
 }
 
 
