@@ -165,4 +165,4 @@ def test_a_calibration_format_registered_by_a_package(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(tmp_path)}, timeout=60)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["['cam1']", "(640,", "480)", "mycal",
-                                   "['mycal',", "'qualisys',", "'easymocap',", "'caliscope',", "'pose2sim',", "'anipose']"]  # fmt: skip
+                                   "['mycal',", "'qualisys',", "'easymocap',", "'caliscope',", "'pose2sim',", "'anipose']"]  # fmt: skip  # noqa: E501

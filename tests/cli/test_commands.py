@@ -249,8 +249,10 @@ def test_3d_commands_give_one_line_errors(recording_copy, tmp_path):
     proc = run("calibrate", recording_copy, "--out", tmp_path / "c.toml")  # no board in view
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert errors == [proc.stderr.strip().splitlines()[-1]]  # after the tracking progress
-    assert "cam1, cam2, cam3, cam4 saw the board in fewer than 4 frames" in errors[0]
+    assert errors == [proc.stderr.strip().splitlines()[-1]]
+    # A few frames are looked at before tracking: no board, and no alternative, names the checks.
+    assert "a 7x5 ChArUco board of DICT_4X4_250 was found in none of 24 sampled" in errors[0]
+    assert "check that the board is in view" in errors[0]
     assert run("process", recording_copy, "-t", "markers", "--overwrite").returncode == 0
     store = recording_copy / "mocapflow.zarr"
     proc = run("export", store)
