@@ -59,6 +59,10 @@ RMS_WARN_PX = 1.0
 #: caliscope's real session). Free intrinsics would absorb that (one focal length moved 11 %
 #: there), so the intrinsics are kept from each camera alone.
 DISAGREE_FACTOR = 3.0
+#: Refined intrinsics whose focal length moved more than this fraction while the RMS fell by
+#: less than REFINE_GAIN (relative) get a warning: the recording does not determine them.
+REFINE_MOVE = 0.002
+REFINE_GAIN = 0.05
 
 
 @dataclass
@@ -579,6 +583,8 @@ def calibrate_cameras(
     frames, seen_by = _pick_frames(board_in_cam, max_frames)
     args = (pos, found, obj, np.stack(intr), cam_world, board_in_cam, frames, seen_by)
     intr, cam_poses, frame_poses, rms, per_cam = _bundle_adjust(*args, opts)
+    if refine_intrinsics and given:
+        warnings.extend(_refine_check(args, opts, given, names, intr, rms))
     worst = max(alone)
     disagree = rms > max(RMS_WARN_PX, DISAGREE_FACTOR * worst)
     if len(opts["fixed"]) < len(names) and disagree:
@@ -606,6 +612,28 @@ def calibrate_cameras(
     return CalibrationResult(
         cameras, rms, per_camera_rms, n_views, len(frames), warnings, frames, boards, rejected
     )
+
+
+def _refine_check(args, opts, given, names, intr, rms) -> list[str]:
+    """Say when refining given intrinsics moved a focal length for next to no gain.
+
+    A recording that does not determine the intrinsics (the board only far away)
+    lets the bundle adjustment trade focal length against distance: the refined
+    fit then throws away the intrinsics fitted apart (measured on a far-board
+    render: focal moved 0.2-0.6 %, RMS 0.2825 -> 0.2819 px, centres 9-23 mm off
+    instead of 1-3 mm).
+    """
+    held = _bundle_adjust(*args, {**opts, "fixed": {names.index(n) for n in given}})[3]
+    moved = {n: abs(intr[names.index(n), 0] / given[n].matrix[0, 0] - 1) for n in given}
+    worst = max(moved, key=moved.get)
+    gain = (held - rms) / max(held, 1e-12)
+    if moved[worst] > REFINE_MOVE and gain < REFINE_GAIN:
+        return [
+            f"refining the given intrinsics moved {worst}'s focal length by "
+            f"{100 * moved[worst]:.2f} % for an RMS of {rms:.3f} px against {held:.3f} px held "
+            "fixed: this recording does not determine the intrinsics; drop --refine-intrinsics"
+        ]
+    return []
 
 
 def _pose_rms(obj, pos, found, poses, k) -> float:
