@@ -17,6 +17,7 @@ import numpy as np
 
 from . import ledger
 from . import store as _store
+from .page import bullets, table
 from .quality import doubt_line, people_line
 from .schema import POINTS3D
 
@@ -51,14 +52,6 @@ def _over_time(title: str, unit: str, y_label: str):
     from bokeh.plotting import figure
 
     return figure(title=title, x_axis_label=unit, y_axis_label=y_label, width=900, height=300)
-
-
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _view_rows(s: dict, records: dict) -> list[list]:
@@ -122,12 +115,6 @@ def _error_plot(store: Path, unit: str):
     return fig
 
 
-def _list(items: list[str], empty: str) -> str:
-    if not items:
-        return f"<p>{html.escape(empty)}</p>"
-    return "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
-
-
 def _gather(store: Path) -> dict:
     """Read what the report says of a store, once: facts, tables, notes and figures."""
     s = ledger.summary(store)
@@ -173,14 +160,14 @@ def write_run_report(store: str | Path) -> Path:
             text=f"<h1>mocapflow run: {html.escape(store.name)}</h1>"
             f"<p>{html.escape(got['facts'])}</p>"
         ),
-        Div(text=_table(got["rows"], header)),
-        Div(text=_list(got["notes"], "No failures, warnings or damage.")),
+        Div(text=table(got["rows"], header)),
+        Div(text=bullets(got["notes"], "No failures, warnings or damage.")),
     ]
     if got["tracks_whole"] and (fig := _detection_plot(store, got["unit"])) is not None:
         parts.append(fig)
     if got["points_whole"]:
         parts.append(_error_plot(store, got["unit"]))
-        parts.append(Div(text=_list(got["figures"], "")))
+        parts.append(Div(text=bullets(got["figures"], "")))
     path = run_report_path(store)
     tmp = path.with_name(path.name + ".partial")
     tmp.write_text(file_html(column(*parts), resources=INLINE, title=f"mocapflow: {store.name}"))

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..report import _list, _table
+from ..page import bullets, table
 from .fit import MIN_CORNERS, CalibrationResult, _non_degenerate
 
 if TYPE_CHECKING:
@@ -578,13 +578,13 @@ def write_calibration_report(
         f"tilted views, and reprojects within {RMS_PX:g} px.</p>"
         if not findings
         else f"<p><b>Verdict: {len(findings)} finding(s)</b>; what to record again:</p>"
-        + _list([str(f) for f in findings], "")
+        + bullets([str(f) for f in findings], "")
     )
     summary = (
         f"<h1>{html.escape(title)}</h1>"
         f"<p>{len(fit.cameras)} cameras; RMS reprojection error {fit.rms:.3f} px over "
         f"{fit.n_frames} adjusted frames (board poses); {len(fit.rejected)} board views "
-        "rejected.</p>" + verdict + "<h3>Warnings</h3>" + _list(list(fit.warnings), "None.")
+        "rejected.</p>" + verdict + "<h3>Warnings</h3>" + bullets(list(fit.warnings), "None.")
     )
     header = [
         "camera",
@@ -598,9 +598,7 @@ def write_calibration_report(
     ]
     parts = [
         Div(text=summary, width=1100),
-        Div(
-            text="<h2>Cameras</h2>" + _table(_camera_rows(fit, used, res, tilts, coverage), header)
-        ),
+        Div(text="<h2>Cameras</h2>" + table(_camera_rows(fit, used, res, tilts, coverage), header)),
     ]
     for c, cam in enumerate(fit.cameras):
         rms = float(fit.per_camera_rms.get(cam.name, np.nan))
