@@ -114,6 +114,7 @@ def sweep_fits(sweep) -> dict:
     return out
 
 
+@pytest.mark.slow  # two 960x720 calibrations (default run: test_calibration_real)
 def test_inverted_board_calibrates_as_well_as_the_normal(sweep, sweep_fits):
     normal, _, _ = sweep_fits["normal"]
     inverted, _, _ = sweep_fits["inverted"]
@@ -134,6 +135,7 @@ def test_inverted_board_calibrates_as_well_as_the_normal(sweep, sweep_fits):
     assert inverted.rms < 0.35 and normal.rms < 0.35  # measured 0.240 and 0.247 px
 
 
+@pytest.mark.slow  # two 960x720 calibrations (default run: test_calibration_real)
 def test_inverted_board_is_said_and_recorded(sweep_fits):
     _, normal_path, normal_log = sweep_fits["normal"]
     _, path, records = sweep_fits["inverted"]

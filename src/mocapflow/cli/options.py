@@ -145,11 +145,11 @@ def board(values: list[str] | None) -> dict | None:
     """Parse ``--board``: a board file, then ``NAME=VALUE`` pairs overriding it."""
     from ..calib.boards import read_board
 
-    files = [v for v in values or [] if "=" not in v]
+    files = [v for v in values or [] if "=" not in v and (v.endswith(".toml") or Path(v).is_file())]
     if len(files) > 1:
         raise UsageError(f"--board: give one board file, not {', '.join(files)}")
     spec = read_board(files[0]) if files else {}
-    pairs = params([v for v in values or [] if "=" in v], "--board")
+    pairs = params([v for v in values or [] if v not in files], "--board")
     return {**spec, **pairs} if (spec or pairs) else None
 
 
