@@ -33,7 +33,7 @@ from .errors import CalibrationError, UsageError
 from .plan import as_recording
 from .recording import VIDEO_EXTENSIONS, natural_key
 from .runner import process
-from .video import iter_range, probe, read_frames
+from .video import VideoInfo, iter_range, probe, read_frames
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -76,6 +76,8 @@ class CameraSource:
         ``(width, height)``.
     n_frames : int
         Frames or images.
+    info : VideoInfo or None
+        The video's probe (None for images), so tasks never probe it again.
 
     """
 
@@ -84,6 +86,7 @@ class CameraSource:
     images: tuple[Path, ...]
     size: tuple[int, int]
     n_frames: int
+    info: VideoInfo | None = None
 
 
 def _camera_name(folder: Path) -> str:
@@ -107,7 +110,8 @@ def camera_sources(paths: list[str | Path]) -> list[CameraSource]:
         path = Path(raw)
         if path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS:
             info = probe(path)
-            out.append(CameraSource(path.stem, path, (), (info.width, info.height), info.n_frames))
+            size = (info.width, info.height)
+            out.append(CameraSource(path.stem, path, (), size, info.n_frames, info))
             continue
         if not path.is_dir():
             raise CalibrationError(
@@ -127,7 +131,7 @@ def camera_sources(paths: list[str | Path]) -> list[CameraSource]:
         elif len(videos) == 1:
             info = probe(videos[0])
             size = (info.width, info.height)
-            out.append(CameraSource(_camera_name(path), videos[0], (), size, info.n_frames))
+            out.append(CameraSource(_camera_name(path), videos[0], (), size, info.n_frames, info))
         else:
             what = f"{len(videos)} videos" if videos else "no images or video"
             raise CalibrationError(
@@ -161,7 +165,8 @@ def _read_gray(source: CameraSource, frames: list[int]) -> np.ndarray:
     frames = sorted(frames)
     out = []
     for i in frames:  # sparse frames: one seek each
-        out.append(cv2.cvtColor(read_frames(source.path, i, i + 1)[0], cv2.COLOR_BGR2GRAY))
+        frame = read_frames(source.path, i, i + 1, info=source.info)[0]
+        out.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
     return np.stack(out)
 
 
@@ -170,7 +175,7 @@ def _detect(source: CameraSource, frames: list[int], tracker) -> np.ndarray:
     if source.images or len(frames) < 2:
         gray = _read_gray(source, frames)
     else:  # one pass over the range, holding one decoded frame at a time
-        info = probe(source.path)
+        info = source.info or probe(source.path)
         wanted, kept = set(frames), []
         start, stop = frames[0], frames[-1] + 1
         seek = int(info.pts[info.keyframe_before(start)])
@@ -413,7 +418,7 @@ def calibrate(
             "with an odd and an even count (e.g. 4x7), or a ChArUco board"
         )
     views = [
-        CameraSource(v.name, v.path, (), (v.info.width, v.info.height), v.info.n_frames)
+        CameraSource(v.name, v.path, (), (v.info.width, v.info.height), v.info.n_frames, v.info)
         for v in rec.ok_views
     ]
     found = _probe(views, tracker, rec.path)

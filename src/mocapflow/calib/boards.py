@@ -16,7 +16,6 @@ import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..errors import CalibrationError, UsageError
@@ -28,6 +27,7 @@ __all__ = [
     "BoardProbe",
     "board_tracker",
     "probe_board",
+    "sample_indices",
     "read_board",
 ]
 
@@ -327,7 +327,3 @@ def sample_indices(n_frames: int, n: int) -> list[int]:
     """Return ``n`` frame indices spread evenly over a video, ends excluded."""
     n = max(1, min(n, n_frames))
     return sorted({int(i) for i in np.linspace(0, n_frames - 1, n + 2)[1:-1].round()} or {0})
-
-
-def _gray(frame: np.ndarray) -> np.ndarray:
-    return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)

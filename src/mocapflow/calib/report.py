@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..page import bullets, table
-from .fit import MIN_CORNERS, CalibrationResult, _non_degenerate
+from .fit import MIN_CORNERS, RMS_WARN_PX, CalibrationResult, _non_degenerate
 
 if TYPE_CHECKING:
     from bokeh.plotting import figure as Figure  # noqa: N812 (a type, named as one)
@@ -57,9 +57,9 @@ TILT_DEG = 20.0
 #: and anipose ask for a handful of views tilted each way; five is the least that still
 #: leaves a tilted view or two after outliers are dropped.
 MIN_TILTED = 5
-#: A camera whose corners reproject worse than this RMS (pixels) gets a finding: sharp
-#: corners of a flat board fit within a few tenths of a pixel (the fit's own warning level).
-RMS_PX = 1.0
+#: A camera whose corners reproject worse than this RMS (pixels) gets a finding: the fit's
+#: own warning level (sharp corners of a flat board fit within a few tenths of a pixel).
+RMS_PX = RMS_WARN_PX
 #: Columns of the corner heat map (rows follow the image's aspect ratio): cells of 10-40 px
 #: on common video sizes, fine enough to see the board's sweep, small enough for the page.
 HEAT_COLUMNS = 64
