@@ -587,16 +587,17 @@ def calibrate_cameras(
         warnings.extend(_refine_check(args, opts, given, names, intr, rms))
     worst = max(alone)
     disagree = rms > max(RMS_WARN_PX, DISAGREE_FACTOR * worst)
-    if len(opts["fixed"]) < len(names) and disagree:
-        together = rms
-        fixed = {**opts, "fixed": set(range(len(names)))}
-        intr, cam_poses, frame_poses, rms, per_cam = _bundle_adjust(*args, fixed)
+    if disagree:
+        together, kept = rms, ""
+        if len(opts["fixed"]) < len(names):
+            fixed = {**opts, "fixed": set(range(len(names)))}
+            intr, cam_poses, frame_poses, rms, per_cam = _bundle_adjust(*args, fixed)
+            kept = "the intrinsics were kept from each camera alone; "
         warnings.append(
             f"the cameras together fit the board with {together:.2f} px RMS while each alone "
             f"fits it within {worst:.2f} px: their frames do not show the same instants "
-            "(unsynchronised cameras, or the board moved too fast for the shutter); the "
-            "intrinsics were kept from each camera alone; synchronise the videos, or move the "
-            "board slowly"
+            f"(unsynchronised cameras, or the board moved too fast for the shutter); {kept}"
+            "synchronise the videos, or move the board slowly"
         )
     world = np.eye(4)
     if origin == "board":  # the board in the frame the most cameras saw, most corners
