@@ -386,7 +386,7 @@ def _correlate(ref, view, fps_ref: float, max_offset_s: float | None) -> MediaEs
     far = allowed & (np.abs(lags - lags[i]) > NEIGHBOURHOOD_S * rate)
     q = float(c[far].max()) if far.any() else 0.0
     confidence = 1.0 - max(q, 0.0) / p
-    sec = base + (lags[i] + _parabolic(c, i)) / rate
+    sec = float(base + (lags[i] + _parabolic(c, i)) / rate)
     return MediaEstimate(sec * fps_ref, sec, confidence)
 
 
