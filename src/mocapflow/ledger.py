@@ -487,7 +487,11 @@ def record_group(path: str | Path, group: str, source: dict) -> dict:
 def source_of(path: str | Path, group: str) -> dict:
     """Return what a group made now would be made from (see :func:`freshness`)."""
     if group == POINTS3D:
-        return {"tracks": tracks_digest(path)}
+        source = {"tracks": tracks_digest(path)}
+        sync = root_attrs(path).get("sync") or {}
+        if sync:  # offsets set or found: the 3-D depends on them
+            source["sync"] = {"reference": sync.get("reference"), "offsets": sync.get("offsets")}
+        return source
     return {POINTS3D: group_records(path).get(POINTS3D, {}).get("digest")}
 
 

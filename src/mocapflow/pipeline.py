@@ -46,6 +46,7 @@ from .schema import (
     FilterSettings,
     TriangulationSettings,
 )
+from .sync import SyncResult, sync_store
 from .trackers import TrackerError, get_tracker
 
 __all__ = [
@@ -201,6 +202,8 @@ class PipelineResult:
     verdict : str or None
         One line when the 3-D cannot be trusted (see
         :func:`mocapflow.quality.trust_verdict`); the results are written all the same.
+    sync : SyncResult or None
+        The views' offsets, when ``sync`` or ``offsets`` set them.
 
     """
 
@@ -210,6 +213,7 @@ class PipelineResult:
     exports: list[Path] = field(default_factory=list)
     calibration_fit: CalibrationResult | None = None
     verdict: str | None = None
+    sync: SyncResult | None = None
 
     @property
     def exit_code(self) -> int:
@@ -233,6 +237,8 @@ def run_pipeline(
     cluster: ClusterOptions | Client | str | None = None,
     report: bool = True,
     overwrite: bool = False,
+    sync: tuple[str, ...] = (),
+    offsets: dict[str, float] | None = None,
 ) -> PipelineResult:
     """Track, triangulate, filter and export a recording on one cluster.
 
@@ -267,6 +273,11 @@ def run_pipeline(
         Save the reports beside the store.
     overwrite : bool
         Replace stores made from other inputs (else a rerun resumes).
+    sync : tuple of str
+        Find the views' time offsets after tracking, by these methods (see
+        :func:`mocapflow.sync.sync_store`); empty: use the offsets the store has.
+    offsets : dict of str to float, optional
+        Offsets set by hand (``--offset``), per view.
 
     Returns
     -------
@@ -295,6 +306,9 @@ def run_pipeline(
             fit, calibration = calibrate(calibration_recording, board=board, **run)
             cameras, up = {c.name: c for c in fit.cameras}, _cameras_of(calibration)[1]
         tracking = process(plan, out=out, **run)
+        synced = None
+        if sync or offsets:
+            synced = sync_store(tracking.store, sync, offsets=offsets, cameras=cameras)
         points = triangulate_store(
             tracking.store,
             cameras,
@@ -306,7 +320,9 @@ def run_pipeline(
         filter_store(tracking.store, filtering, cluster=session)
     exports = export_store(tracking.store, formats) if formats else []
     verdict = points.attrs.get("verdict")
-    return PipelineResult(tracking, Path(calibration), tracking.store, exports, fit, verdict)
+    return PipelineResult(
+        tracking, Path(calibration), tracking.store, exports, fit, verdict, synced
+    )
 
 
 def people_params(tracker, params: dict | None, people: int | None = 1) -> dict:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import graph, ledger, schema
+from . import graph, ledger, schema, sync
 from . import store as _store
 from .cluster.session import ClusterOptions, Session, Work
 from .errors import StoreBusyError, StoreError, UsageError, shown_path
@@ -467,8 +467,14 @@ def triangulate_store(
     up_axis: str | None = None,
     calibration: str | Path | None = None,
     cluster: ClusterOptions | Session | Client | str | None = None,
+    offsets: dict[str, float] | None = None,
 ) -> xr.Dataset:
     """Triangulate a 2-D store into its ``points3d`` group.
+
+    The views are aligned by the offsets the store records (see
+    :mod:`mocapflow.sync`; ``offsets`` sets them first); the 3-D time axis is
+    the reference view's. A store that records none is checked: when the
+    views' motion says they are unsynchronised, that is the verdict.
 
     Each camera's image size is checked against its video's first (see
     :func:`mocapflow.calib.fit_to_videos`: scaled, with a warning, where the
@@ -491,6 +497,8 @@ def triangulate_store(
     cluster : ClusterOptions, Session, Client or str, optional
         Where to compute, as :func:`process` takes it; its ``on_event`` is
         called as ``on_event("stage", {"label", "done", "total"})`` as tasks finish.
+    offsets : dict of str to float, optional
+        ``sync_offset`` per view, set by hand (``--offset``) and recorded.
 
     Returns
     -------
@@ -521,15 +529,31 @@ def triangulate_store(
     cameras, notes = fit_to_videos(cameras, {str(v): (w, h) for v, w, h in sizes}, source)
     for note in notes:
         logger.warning("%s", note)
+    if offsets:
+        sync.sync_store(store, (), offsets=offsets)
+    record = sync.read_sync(store)
+    raw = tracks
+    plan = sync.stored_alignment(store, tracks)
+    tracks = sync.align(tracks, plan)
     if int(tracks.sizes["individual"]) > 1:
         lazy = _people3d(session, store, tracks, cameras, settings)
     else:
         lazy = graph.points3d(store, tracks, cameras, settings)
     lazy.attrs["up_axis"] = up_axis
+    if plan is not None:
+        lazy.attrs["sync"] = plan.attrs()
     n_blocks = len(lazy.position.data.chunks[0])
     written = _write_group(session, n_blocks, lazy, store, POINTS3D)
     seeing = _warn_blind_views(store, tracks)  # after the lock: a busy store says only that
-    if verdict := _verdicts(store, written, tracks, cameras, settings, source, seeing):
+    verdict = _verdicts(store, written, tracks, cameras, settings, source, seeing)
+    if not record and (line := sync.unsynchronised(raw, cameras)):
+        fix = (
+            f"find the offsets with mocapflow sync {store} -c {source} (or run --sync), "
+            "or set them with --offset VIEW=FRAMES"
+        )
+        said = f"{store}/{POINTS3D}: {line}; {fix}"
+        verdict = f"{said}; also {verdict}" if verdict else said
+    if verdict:
         written.attrs["verdict"] = verdict
     return written
 

@@ -23,7 +23,7 @@ imports no Dask.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,12 +43,14 @@ __all__ = [
     "DEFAULT_TRACKER",
     "FILTERED",
     "FORMAT",
+    "FRAME_TIME",
     "GROUPS_3D",
     "MAX_TIME_CHUNK",
     "PEOPLE_SLOTS",
     "POINTS3D",
     "POSITION",
     "STORE_NAME",
+    "SYNC_OFFSET",
     "TRIANGULATE_FRAMES",
     "FilterSettings",
     "TriangulationSettings",
@@ -90,6 +92,21 @@ TRIANGULATE_FRAMES = 256
 #: people (its ``max_people``), unless ``-p max_people`` says otherwise: people
 #: are then matched across views and over time (:mod:`mocapflow.associate`).
 PEOPLE_SLOTS = 4
+#: Per view: frame ``i`` of the view shows the instant that the reference view
+#: shows at frame ``i + sync_offset`` (frames of the reference; see :mod:`mocapflow.sync`).
+SYNC_OFFSET = "sync_offset"
+SYNC_OFFSET_ATTRS = {
+    "units": "frames of the reference view",
+    "description": "frame i of the view shows the instant the reference view shows at "
+    "frame i + sync_offset; a view that started k frames after the reference has +k",
+}
+#: Per view and frame: the frame's own time (seconds from the view's first frame,
+#: from its timestamp; NaN past the view's end).
+FRAME_TIME = "frame_time"
+FRAME_TIME_ATTRS = {
+    "units": "seconds",
+    "description": "the frame's own timestamp, from the view's first frame",
+}
 #: Where the dashboard listens unless a profile or ``--dashboard`` says otherwise.
 DASHBOARD_ADDRESS = "127.0.0.1:8787"
 
@@ -342,8 +359,9 @@ def tracks_layout(recording, tracker, time_chunk: int, outputs=None) -> dict[str
         "width": np.array([i.width if i else 0 for i in info], np.int64),
         "height": np.array([i.height if i else 0 for i in info], np.int64),
         "codec": strings(i.codec if i else "" for i in info),
+        SYNC_OFFSET: np.zeros(n_views, np.float64),
     }
-    ours = {"view", "time", DECODED, *per_view}
+    ours = {"view", "time", DECODED, FRAME_TIME, *per_view}
     labels: dict[str, np.ndarray] = {
         "view": strings(recording.names),
         "time": time_coords(n_time, recording.fps),
@@ -389,6 +407,12 @@ def tracks_layout(recording, tracker, time_chunk: int, outputs=None) -> dict[str
     )
     coords = {name: _coord((name,), v) for name, v in labels.items()}
     coords.update((name, _coord(("view",), v)) for name, v in per_view.items())
+    coords[SYNC_OFFSET] = replace(coords[SYNC_OFFSET], attrs=dict(SYNC_OFFSET_ATTRS))
+    times = np.full((n_views, n_time), np.nan)
+    for row, i in zip(times, info, strict=True):
+        if i is not None:
+            row[: i.n_frames] = i.times[:n_time]
+    coords[FRAME_TIME] = replace(_coord(("view", "time"), times), attrs=dict(FRAME_TIME_ATTRS))
     return {**data, **coords}
 
 

@@ -96,6 +96,8 @@ class VideoInfo:
         Packets that decode to no frame, e.g. the leading packets of a video
         cut mid-GOP, whose reference frames are missing. They are not frames:
         neither counted in ``n_frames`` nor missing from it.
+    time_base : fractions.Fraction
+        Seconds per unit of ``pts`` (0 when the stream gives none).
 
     """
 
@@ -111,11 +113,23 @@ class VideoInfo:
     expected_frames: int = 0
     rotation: int = 0
     undecodable: int = 0
+    time_base: Fraction = Fraction(0)
 
     @property
     def truncated(self) -> bool:
         """Whether the file holds fewer frames than its index lists."""
         return self.expected_frames > self.n_frames
+
+    @property
+    def times(self) -> np.ndarray:
+        """Return each frame's time in seconds from the first frame, from its own timestamp.
+
+        A variable-frame-rate video's frames keep their irregular times; without a
+        time base, frame ``i`` is at ``i / fps``.
+        """
+        if self.time_base and len(self.pts):
+            return (self.pts - self.pts[0]) * float(self.time_base)
+        return np.arange(self.n_frames) / (self.fps or 1.0)
 
     def keyframe_before(self, index: int) -> int:
         """Return the index of the last keyframe at or before frame ``index``."""
@@ -374,6 +388,7 @@ def _demux(path: str) -> tuple[list[int], list[bool], list[int], int, dict]:
             # in decoding order, and only decoding tells the presentation order.
             "reorders": "avi" in formats and bool(ctx.has_b_frames),
             "rotation": _rotation_of(container, stream),
+            "time_base": Fraction(stream.time_base) if stream.time_base else Fraction(0),
         }
         if facts["rotation"] in (90, 270):  # as displayed, as cv2.VideoCapture returns it
             facts["width"], facts["height"] = facts["height"], facts["width"]
@@ -460,6 +475,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         expected_frames=n_frames + max(0, reported - n_packets) if facts["indexed"] else n_frames,
         rotation=facts["rotation"],
         undecodable=undecodable,
+        time_base=facts["time_base"],
     )
 
 

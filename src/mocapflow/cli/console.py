@@ -238,14 +238,26 @@ def print_info(store, s: dict) -> None:
     """``mocapflow info``: the views, their outcome, the run facts, the 3-D groups."""
     attrs = s["attrs"]
     table = Table(title=str(store), title_justify="left")
-    for col in ("view", "frames", "size", "codec", "status", "decoded", "detected"):
+    sync = attrs.get("sync") or {}
+    cols = ["view", "frames", "size", "codec", "status", "decoded", "detected"]
+    for col in cols + (["offset", "found by"] if sync else []):
         table.add_column(col)
     for v in s["views"]:
         det = f"{v['detected_pct']:.1f}%" if "detected_pct" in v else "-"
-        table.add_row(
-            v["view"], str(v["frames"]), v["size"], v["codec"], v["status"], str(v["decoded"]), det
-        )
+        row = [v["view"], str(v["frames"]), v["size"], v["codec"], v["status"]]
+        row += [str(v["decoded"]), det]
+        if sync:
+            e = sync.get("views", {}).get(v["view"], {})
+            off = e.get("offset")
+            row += ["-" if off is None else f"{off:+g}", _found_by(e)]
+        table.add_row(*row)
     out.print(table)
+    if sync:
+        out.print(
+            f"[bold]{'sync':>9}[/]: offsets in frames of {escape(str(sync.get('reference')))} "
+            "(frame i of a view shows the reference's frame i + offset)",
+            highlight=False,
+        )
     for v in s["views"]:
         if v.get("error"):
             out.print(f"[yellow]{v['view']}:[/] {escape(v['error'])}", highlight=False)
@@ -269,6 +281,37 @@ def print_info(store, s: dict) -> None:
     for name, why in s["stale"].items():
         out.print(f"[yellow]stale:[/] {escape(name)}: {escape(why)}", highlight=False)
     print_problems(store, s["problems"])
+
+
+def _found_by(e: dict) -> str:
+    """How an offset was found, with its confidence."""
+    method = e.get("method", "-")
+    if method in ("motion", "audio", "flash") and e.get("confidence") is not None:
+        return f"{method} ({e['confidence']:.2f})"
+    return method
+
+
+def print_sync(result) -> None:
+    """``mocapflow sync``: per view its offset in frames and seconds, the method, the confidence."""
+    table = Table(title=f"{result.store}: offsets against {result.reference}", title_justify="left")
+    for col in ("view", "offset (frames)", "offset (s)", "method", "confidence"):
+        table.add_column(col)
+    for e in result.chosen:
+        table.add_row(
+            e.view,
+            f"{e.offset:+g}",
+            f"{e.seconds:+.4f}",
+            e.method,
+            f"{e.confidence:.2f}",
+        )
+    out.print(table)
+    for line in result.disagreements:
+        err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+    out.print(
+        "frame i of a view shows the reference's frame i + offset; triangulate, filter and "
+        "export now align the views by them",
+        highlight=False,
+    )
 
 
 def print_problems(store, problems: list) -> None:

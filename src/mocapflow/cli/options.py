@@ -30,6 +30,7 @@ __all__ = [
     "MaxGap",
     "MinConfidence",
     "MinViews",
+    "Offsets",
     "Order",
     "Out",
     "Overwrite",
@@ -50,6 +51,15 @@ BOARD_HELP = (
     "dictionary, legacy, inverted; corners_x, corners_y for a checkerboard."
 )
 
+Offsets = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--offset",
+        help="A view's time offset by hand, VIEW=FRAMES (repeatable): frame i of VIEW shows "
+        "the reference's frame i + FRAMES (a view started k frames late has +k).",
+        show_default=False,
+    ),
+]
 Tracker = Annotated[
     str,
     typer.Option(

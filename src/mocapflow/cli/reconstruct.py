@@ -12,7 +12,13 @@ from ..errors import UsageError
 from ..schema import DEFAULT_CHUNK_FRAMES, DEFAULT_TRACKER, FILTERED, POINTS3D
 from . import options as opt
 from .app import app, err, errors, out
-from .console import print_calibration, print_result, print_summary, tracking_progress
+from .console import (
+    print_calibration,
+    print_result,
+    print_summary,
+    print_sync,
+    tracking_progress,
+)
 from .options import ALL_FORMATS, FILTER, TRIANGULATION
 
 CALIBRATION_HELP = (
@@ -122,16 +128,19 @@ def triangulate_cmd(
     max_error: opt.MaxError = TRIANGULATION.max_error,
     swap_lr: opt.SwapLR = TRIANGULATION.swap_lr,
     people: opt.People = "1",
+    offset: opt.Offsets = None,
     cluster: opt.Cluster = None,
     cluster_config: opt.ClusterConfig = None,
 ) -> None:
-    """Triangulate a 2-D store into its points3d group."""
+    """Triangulate a 2-D store into its points3d group (views aligned by their offsets)."""
     from ..calib import read_calibration, up_axis
     from ..ledger import summary
     from ..runner import triangulate_store
+    from ..sync import parse_offsets
 
     with errors():
         settings = opt.triangulation_settings(min_views, min_confidence, max_error, swap_lr, people)
+        offsets = parse_offsets(offset)
         cameras, meta = read_calibration(calibration)
         with tracking_progress() as progress:
             points = triangulate_store(
@@ -141,10 +150,63 @@ def triangulate_cmd(
                 up_axis=up_axis(meta),
                 calibration=calibration,
                 cluster=opt.on(cluster, cluster_config, progress=progress),
+                offsets=offsets,
             )
         s = summary(store)
     print_summary({"views": [], "groups": {POINTS3D: s["groups"][POINTS3D]}}, store)
     untrusted(points.attrs.get("verdict"))
+
+
+@app.command("sync")
+def sync_cmd(
+    store: Store,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            "--calibration",
+            "-c",
+            help="The cameras: motion then finds the lag where the views' keypoints agree "
+            "(else it correlates their speeds).",
+        ),
+    ] = None,
+    method: Annotated[
+        str,
+        typer.Option(
+            help="motion, audio or flash; several, comma-separated, are compared (the first "
+            "that finds an offset is written)."
+        ),
+    ] = "motion",
+    reference: Annotated[
+        str | None, typer.Option(help="The reference view.", show_default="the first")
+    ] = None,
+    offset: opt.Offsets = None,
+    max_offset: Annotated[
+        int | None,
+        typer.Option(help="Largest offset tried, frames.", show_default="half the shorter view"),
+    ] = None,
+    subframe: Annotated[
+        bool, typer.Option(help="Keep fractions of a frame (audio always keeps them).")
+    ] = False,
+) -> None:
+    """Find each view's time offset against the reference and write it into the store."""
+    from ..calib import read_calibration
+    from ..sync import parse_offsets, sync_store
+    from .console import print_sync
+
+    with errors():
+        offsets = parse_offsets(offset)
+        cameras = read_calibration(calibration)[0] if calibration is not None else None
+        methods = tuple(m.strip() for m in method.split(",") if m.strip())
+        result = sync_store(
+            store,
+            methods,
+            reference=reference,
+            offsets=offsets,
+            max_offset=max_offset,
+            subframe=subframe,
+            cameras=cameras,
+        )
+    print_sync(result)
 
 
 @app.command("filter")
@@ -214,6 +276,14 @@ def run_cmd(
     max_error: opt.MaxError = TRIANGULATION.max_error,
     swap_lr: opt.SwapLR = TRIANGULATION.swap_lr,
     people: opt.People = "1",
+    sync: Annotated[
+        str | None,
+        typer.Option(
+            help="Find the views' time offsets after tracking: motion, audio or flash.",
+            show_default=False,
+        ),
+    ] = None,
+    offset: opt.Offsets = None,
     max_gap: opt.MaxGap = FILTER.max_gap,
     cutoff: opt.Cutoff = FILTER.cutoff,
     order: opt.Order = FILTER.order,
@@ -228,9 +298,12 @@ def run_cmd(
     """Track, triangulate, filter and export a recording, all on one cluster."""
     from ..ledger import summary
     from ..pipeline import run_pipeline
+    from ..sync import parse_offsets
 
     with errors():
         kwargs = dict(
+            sync=tuple(m.strip() for m in sync.split(",") if m.strip()) if sync else (),
+            offsets=parse_offsets(offset),
             calibration=calibration,
             calibration_recording=calibration_recording,
             tracker=tracker,
@@ -253,6 +326,8 @@ def run_cmd(
     if result.calibration_fit is not None:
         print_calibration(result.calibration_fit, result.calibration)
     print_result(result.tracking)
+    if result.sync is not None:
+        print_sync(result.sync)
     print_summary(s, result.store)
     for path in result.exports:
         out.print(f"wrote {path}", highlight=False)
