@@ -89,7 +89,7 @@ def tracks_template(plan: Plan) -> xr.Dataset:
         for name, v in layout.items()
         if not v.is_coord
     }
-    coords = {name: (v.dims, v.values) for name, v in layout.items() if v.is_coord}
+    coords = {name: (v.dims, v.values, dict(v.attrs)) for name, v in layout.items() if v.is_coord}
     return xr.Dataset(data_vars, coords=coords)
 
 

@@ -103,9 +103,8 @@ SYNC_OFFSET_ATTRS = {
 #: Per view and frame: the frame's own time (seconds from the view's first frame,
 #: from its timestamp; NaN past the view's end).
 FRAME_TIME = "frame_time"
-FRAME_TIME_ATTRS = {
-    "units": "seconds",
-    "description": "the frame's own timestamp, from the view's first frame",
+FRAME_TIME_ATTRS = {  # no CF "units": xarray would decode seconds as timedeltas
+    "description": "the frame's own timestamp in seconds, from the view's first frame",
 }
 #: Where the dashboard listens unless a profile or ``--dashboard`` says otherwise.
 DASHBOARD_ADDRESS = "127.0.0.1:8787"
