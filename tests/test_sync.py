@@ -1,0 +1,151 @@
+"""Sync on real footage: the one-person sample, its views cut by known numbers of frames.
+
+Cutting ``k`` frames from the start of a view (re-encoded with PyAV) makes its
+``sync_offset`` ``+k`` against the uncut reference, if the sample itself was
+synchronised. It is not quite: by where its keypoints agree, the sample's
+cam03 runs about 3 frames (50 ms) ahead of cam01, and shifting it so lowers the
+sample's own reprojection error by about 8 % (``test_the_sample_itself``). So
+the oracle for each view is its cut plus the sample's own offset, and views
+the sample has in sync within a frame must come out exactly as cut.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from conftest import EXE, SAMPLE
+from helpers.cut import cut_recording
+from mocapflow import sync
+from mocapflow.calib import read_calibration
+from mocapflow.quality import bone_length_cv
+from mocapflow.store import open_tracks
+
+CUTS = {"cam01": 0, "cam02": 7, "cam03": 3, "cam04": 11}
+CALIBRATION = SAMPLE / "Calib.qca.txt"
+
+
+def mocapflow(*args, ok=(0,)) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [EXE, *map(str, args)], capture_output=True, text=True, timeout=600,
+        env={**os.environ, "COLUMNS": "300"},
+    )  # fmt: skip
+    assert proc.returncode in ok, proc.stderr
+    return proc
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def cut_run(tmp_path_factory):
+    """The sample with its views cut by CUTS, run without --sync: (folder, store, process)."""
+    root = cut_recording(SAMPLE, tmp_path_factory.mktemp("cut") / "cut", CUTS)
+    store = root / "nosync.zarr"
+    proc = mocapflow(
+        "run", root, "-c", CALIBRATION, "-t", "mediapipe", "-p", "max_people=1",
+        "--out", store, "-f", "csv", ok=(0, 1),
+    )  # fmt: skip
+    return root, store, proc
+
+
+@pytest.fixture(scope="module")
+def own_offsets(sample_run) -> dict[str, float]:
+    """The uncut sample's own offsets, by the same estimate (read only: the store is shared)."""
+    cameras = read_calibration(CALIBRATION)[0]
+    tracks = open_tracks(sample_run[0], dask=False)
+    return {e.view: e.offset for e in sync.estimate(tracks, "motion", 0, cameras=cameras)}
+
+
+@pytest.fixture(scope="module")
+def synced(cut_run, tmp_path_factory) -> tuple:
+    """The cut store, synced and triangulated again."""
+    store = tmp_path_factory.mktemp("synced") / "synced.zarr"
+    shutil.copytree(cut_run[1], store)
+    proc = mocapflow("sync", store, "-c", CALIBRATION)
+    mocapflow("triangulate", store, "-c", CALIBRATION)
+    return store, proc
+
+
+def shared_stats(store, first: int) -> tuple[float, float]:
+    """Reprojection median (px) and median bone-length CV on reference frames ``first..``."""
+    points = xr.open_zarr(store, group="points3d", consolidated=False)
+    keypoints = [str(k) for k in points.keypoint.values]
+    error = points.reprojection_error.values[first:]
+    position = points.position.values[first:, :, :, 0]  # (time, space, keypoint)
+    cv = bone_length_cv(position, keypoints, points.attrs["skeleton"])
+    return float(np.nanmedian(error)), float(np.nanmedian(cv))
+
+
+def test_views_cut_apart_are_said_to_look_unsynchronised(cut_run):
+    _, store, proc = cut_run
+    said = one_line(proc.stderr)
+    assert proc.returncode == 1, said
+    assert "the views look unsynchronised" in said
+    assert "cam02 +7" in said and "cam04 +11" in said
+    assert f"mocapflow sync {store}" in said
+    assert sync.read_sync(store) == {}  # nothing was set: the 3-D is written all the same
+    assert xr.open_zarr(store, group="points3d", consolidated=False).sizes["time"] == 100
+
+
+def test_sync_recovers_the_cuts(synced, own_offsets):
+    store, proc = synced
+    found = sync.read_sync(store)["offsets"]
+    assert found["cam01"] == 0
+    for view, cut in CUTS.items():
+        if abs(own_offsets[view]) <= 1:  # the sample has it in sync: exactly the cut
+            assert found[view] == cut, (view, found, own_offsets)
+        else:  # the sample's own offset, then the cut
+            assert abs(found[view] - (cut + own_offsets[view])) <= 1, (view, found, own_offsets)
+    assert [v for v in CUTS if abs(own_offsets[v]) <= 1] == ["cam01", "cam02", "cam04"]
+    table = one_line(proc.stdout)
+    assert "cam02 │ +7 │ +0.1167 │ motion" in table and "offsets against cam01" in table
+    # the store says it, per view and in the coordinate xarray users see
+    tracks = open_tracks(store)
+    assert tracks.sync_offset.values.tolist() == [found[v] for v in CUTS]
+    info = one_line(mocapflow("info", store).stdout)
+    assert "+11 │ motion" in info and "offsets in frames of cam01" in info
+
+
+def test_3d_after_sync_matches_the_uncut_recording(synced, sample_run, cut_run, tmp_path):
+    store, _ = synced
+    first = max(CUTS.values())  # reference frames every view covers
+    uncut = shared_stats(sample_run[0], first)
+    after = shared_stats(store, first)
+    points = xr.open_zarr(store, group="points3d", consolidated=False)
+    assert points.sizes["time"] == 100  # the reference's time axis
+    assert points.attrs["sync"]["reference"] == "cam01"
+    # as good as the uncut recording (better: cam03 is put right too)
+    assert after[0] <= 1.05 * uncut[0], (after, uncut)
+    assert after[1] <= 1.05 * uncut[1], (after, uncut)
+    # the cuts as nominal offsets rebuild the uncut 3-D itself, within 5 %
+    nominal = tmp_path / "nominal.zarr"
+    shutil.copytree(cut_run[1], nominal)
+    given = [f"--offset={v}={k}" for v, k in CUTS.items() if k]
+    mocapflow("triangulate", nominal, "-c", CALIBRATION, *given)
+    rebuilt = shared_stats(nominal, first)
+    assert abs(rebuilt[0] / uncut[0] - 1) <= 0.05, (rebuilt, uncut)
+    assert abs(rebuilt[1] / uncut[1] - 1) <= 0.05, (rebuilt, uncut)
+    assert after[0] < rebuilt[0]  # sync's own offsets beat the nominal ones
+    # the filtered group and the exports follow the aligned time axis
+    mocapflow("filter", store)
+    filtered = xr.open_zarr(store, group="filtered", consolidated=False)
+    assert np.array_equal(filtered.time.values, points.time.values)
+
+
+def test_the_sample_itself(sample_run, own_offsets, tmp_path):
+    """The sample's cam03 is off by about 3 frames: aligning it lowers the reprojection error."""
+    assert -4.5 <= own_offsets["cam03"] <= -2
+    store = tmp_path / "sample.zarr"
+    shutil.copytree(sample_run[0], store)
+    mocapflow("triangulate", store, "-c", CALIBRATION, f"--offset=cam03={own_offsets['cam03']:g}")
+    before = shared_stats(sample_run[0], 0)
+    after = shared_stats(store, 0)
+    assert after[0] <= 0.95 * before[0], (after, before)
+    assert after[1] <= before[1]
