@@ -149,3 +149,99 @@ def test_the_sample_itself(sample_run, own_offsets, tmp_path):
     after = shared_stats(store, 0)
     assert after[0] <= 0.95 * before[0], (after, before)
     assert after[1] <= before[1]
+
+
+# -- audio and flash through the store, and what cannot be estimated -----------------
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """Three cameras hearing clicks and seeing a flash, started 0, 4 and 7.5 frames late."""
+    from helpers.media import write_clip
+
+    root = tmp_path_factory.mktemp("clips")
+    videos = root / "synchronized_videos"
+    videos.mkdir()
+    starts = {"cam1": 0.0, "cam2": 4.0, "cam3": 7.5}
+    for i, (name, k) in enumerate(starts.items()):
+        write_clip(videos / f"{name}.mp4", start_s=k / 30, fps=30, flash_s=2.6, seed=i)
+    store = root / "stats.zarr"
+    mocapflow("process", root, "-t", "framestats", "--out", store)
+    return root, store, starts
+
+
+def test_audio_and_flash_from_a_store(clips, tmp_path):
+    _, store, starts = clips
+    proc = mocapflow("sync", store, "--method", "audio,flash")
+    record = sync.read_sync(store)
+    for view, k in starts.items():  # audio: sub-frame; written as the first method found it
+        assert abs(record["offsets"][view] - k) < 0.1, record
+    flash = {e["offset"] for e in record["methods"]["flash"][1:]}
+    assert flash == {4.0, 8.0} or flash == {4.0, 7.0}  # whole frames: 7.5 rounds either way
+    table = one_line(proc.stdout)
+    assert "audio" in table and "offsets against cam1" in table
+    assert record["disagreements"] == []  # within a frame of each other
+
+
+def test_methods_that_disagree_are_said(clips):
+    _, store, _ = clips
+    proc = mocapflow("sync", store, "--method", "audio,flash", "--offset", "cam2=4")
+    assert "disagree" not in proc.stderr
+    # the flash a whole second later in one view only: audio and flash now disagree
+    from helpers.media import write_clip
+
+    root = store.parent / "moved"
+    videos = root / "synchronized_videos"
+    videos.mkdir(parents=True)
+    for i, (name, flash) in enumerate({"cam1": 2.6, "cam2": 3.6}.items()):
+        write_clip(videos / f"{name}.mp4", fps=30, flash_s=flash, seed=i)
+    moved = root / "stats.zarr"
+    mocapflow("process", root, "-t", "framestats", "--out", moved)
+    proc = mocapflow("sync", moved, "--method", "audio,flash")
+    said = one_line(proc.stderr)
+    assert said.count("methods disagree on cam2: audio -0.00, flash -30 frames") == 1, said
+    assert sync.read_sync(moved)["offsets"]["cam2"] == pytest.approx(0, abs=0.1)  # audio's
+
+
+def test_no_motion_and_no_audio_is_one_line(tmp_path):
+    from helpers.media import write_clip
+
+    videos = tmp_path / "rec" / "synchronized_videos"
+    videos.mkdir(parents=True)
+    for i, name in enumerate(("cam1", "cam2")):
+        write_clip(videos / f"{name}.mp4", fps=30, audio=None, duration_s=2.0, seed=i)
+    store = tmp_path / "rec" / "stats.zarr"
+    mocapflow("process", tmp_path / "rec", "-t", "framestats", "--out", store)
+    proc = mocapflow("sync", store, "--method", "motion,audio", ok=(2,))
+    said = proc.stderr.strip()
+    assert len(said.splitlines()) == 1, said
+    assert said.startswith("error: cannot estimate the offset of cam2: motion: ")
+    assert "no audio track" in said and said.endswith("set it with --offset cam2=FRAMES")
+    assert sync.read_sync(store) == {}  # nothing written
+
+
+def test_offsets_given_by_hand_are_checked(clips):
+    _, store, _ = clips
+    proc = mocapflow("sync", store, "--offset", "cam2=500", ok=(2,))
+    said = proc.stderr.strip()
+    assert len(said.splitlines()) == 1 and "larger than the overlap" in said, said
+    proc = mocapflow("sync", store, "--offset", "cam9=1", ok=(2,))
+    assert "no view 'cam9'" in proc.stderr
+    proc = mocapflow("sync", store, "--offset", "cam2", ok=(2,))
+    assert "give VIEW=FRAMES" in proc.stderr
+    mocapflow("sync", store, "--offset", "cam2=-3", "--offset", "cam3=2.5")
+    assert sync.read_sync(store)["offsets"] == {"cam1": 0.0, "cam2": -3.0, "cam3": 2.5}
+    assert sync.read_sync(store)["views"]["cam2"]["method"] == "given"
+
+
+def test_source_index_follows_the_convention():
+    times = np.arange(10) / 30
+    # a view started 2 frames late: reference frame t is its frame t - 2
+    index = sync.source_index(times, np.arange(8) / 30, 2 / 30)
+    assert np.isnan(index[:2]).all() and index[2:].tolist() == list(range(8))
+    # a 60 fps view of the same clock: reference frame t is its frame 2t
+    index = sync.source_index(times, np.arange(20) / 60, 0.0)
+    assert index.tolist() == [2.0 * t for t in range(10)]
+    # a fraction: between two frames
+    index = sync.source_index(times, np.arange(10) / 30, 0.25 / 30)
+    assert np.allclose(index[1:], np.arange(1, 10) - 0.25) and np.isnan(index[0])

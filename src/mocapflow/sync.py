@@ -56,6 +56,7 @@ __all__ = [
     "motion_signal",
     "parse_offsets",
     "read_sync",
+    "said",
     "source_index",
     "sync_store",
 ]
@@ -128,6 +129,13 @@ class Estimate:
             **({"gain": _num(self.gain)} if np.isfinite(self.gain) else {}),
             **({"reason": self.reason} if self.reason else {}),
         }
+
+
+def said(frames: float) -> str:
+    """Return an offset as said to users: ``+7`` for whole frames, else ``+2.49``."""
+    if not np.isfinite(frames):
+        return "-"
+    return f"{frames:+.0f}" if float(frames).is_integer() else f"{frames:+.2f}"
 
 
 def _num(x: float) -> float | None:
@@ -947,9 +955,9 @@ def _disagreements(estimates: dict[str, list[Estimate]]) -> list[str]:
         if len(found) > 1:
             values = [e.offset for e in found.values()]
             if max(values) - min(values) > DISAGREE_FRAMES:
-                said = ", ".join(f"{m} {e.offset:+g}" for m, e in found.items())
+                values = ", ".join(f"{m} {said(e.offset)}" for m, e in found.items())
                 name = next(iter(found.values())).view
-                lines.append(f"methods disagree on {name}: {said} frames")
+                lines.append(f"methods disagree on {name}: {values} frames")
     return lines
 
 
@@ -1112,9 +1120,9 @@ def unsynchronised(tracks: xr.Dataset, cameras: dict) -> str | None:
     ]
     if not off:
         return None
-    said = ", ".join(f"{e.view} {e.offset:+g}" for e in off)
+    which = ", ".join(f"{e.view} {said(e.offset)}" for e in off)
     best = max(e.gain for e in off)
     return (
-        f"the views look unsynchronised: by their motion {said} frames against {views[0]} "
+        f"the views look unsynchronised: by their motion {which} frames against {views[0]} "
         f"(the views' keypoints agree up to {best:.1f}x better so)"
     )

@@ -238,6 +238,8 @@ def print_info(store, s: dict) -> None:
     """``mocapflow info``: the views, their outcome, the run facts, the 3-D groups."""
     attrs = s["attrs"]
     table = Table(title=str(store), title_justify="left")
+    from ..sync import said
+
     sync = attrs.get("sync") or {}
     cols = ["view", "frames", "size", "codec", "status", "decoded", "detected"]
     for col in cols + (["offset", "found by"] if sync else []):
@@ -249,7 +251,7 @@ def print_info(store, s: dict) -> None:
         if sync:
             e = sync.get("views", {}).get(v["view"], {})
             off = e.get("offset")
-            row += ["-" if off is None else f"{off:+g}", _found_by(e)]
+            row += ["-" if off is None else said(off), _found_by(e)]
         table.add_row(*row)
     out.print(table)
     if sync:
@@ -296,17 +298,11 @@ def print_sync(result) -> None:
     table = Table(title=f"{result.store}: offsets against {result.reference}", title_justify="left")
     for col in ("view", "offset (frames)", "offset (s)", "method", "confidence"):
         table.add_column(col)
+    from ..sync import said
+
     for e in result.chosen:
-        table.add_row(
-            e.view,
-            f"{e.offset:+g}",
-            f"{e.seconds:+.4f}",
-            e.method,
-            f"{e.confidence:.2f}",
-        )
-    out.print(table)
-    for line in result.disagreements:
-        err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+        table.add_row(e.view, said(e.offset), f"{e.seconds:+.4f}", e.method, f"{e.confidence:.2f}")
+    out.print(table)  # methods that disagree are logged as warnings
     out.print(
         "frame i of a view shows the reference's frame i + offset; triangulate, filter and "
         "export now align the views by them",
