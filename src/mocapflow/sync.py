@@ -403,35 +403,55 @@ def _sampson(xa: np.ndarray, xb: np.ndarray, e: np.ndarray) -> np.ndarray:
 
 
 #: Frames sampled per lag when scoring a pair of views (evenly spread): the
-#: cost of a lag is a median, steady long before every frame is read.
+#: cost of a lag is a mean, steady long before every frame is read.
 EPIPOLAR_FRAMES = 400
+#: Epipolar distances are truncated at this fraction of the focal length (2 %,
+#: about 30 px at HD) before they are averaged: a robust (truncated L1) cost that
+#: misdetections cannot dominate.
+EPIPOLAR_CAP = 0.02
+#: Largest offset tried by default, seconds (and at most half the shorter view).
+MAX_OFFSET_S = 10.0
 
 
 def _pair_curve(
     xa: np.ndarray, xb: np.ndarray, e: np.ndarray, focal: float, lags: np.ndarray
 ) -> np.ndarray:
-    """Median epipolar distance (px) of two views' points, per lag ``k`` (a[i + k] with b[i]).
+    """Mean truncated epipolar distance (px) of two views' points, per lag ``k`` (a[i + k], b[i]).
 
     ``xa``, ``xb`` are ``(time, keypoint, individual, 2)`` normalised points; with
     several individuals each of ``a``'s is paired with the ``b`` individual
-    that agrees best, so the slots need not correspond.
+    that agrees best, so the slots need not correspond. Up to
+    :data:`EPIPOLAR_FRAMES` of ``b``'s frames, evenly spread, are paired with
+    ``a``'s at every lag at once (blocks of lags, array arithmetic).
     """
-    ta, tb = len(xa), len(xb)
+    ta = len(xa)
     out = np.full(len(lags), np.nan)
-    for j, k in enumerate(lags):
-        i0, i1 = max(0, -k), min(tb, ta - k)
-        if i1 - i0 < MIN_OVERLAP:
-            continue
-        frames = np.unique(np.linspace(i0, i1 - 1, min(EPIPOLAR_FRAMES, i1 - i0)).astype(int))
-        a = xa[frames + k][:, :, :, None]  # (t, kp, ia, 1, 2)
-        b = xb[frames][:, :, None]  # (t, kp, 1, ib, 2)
-        d = _sampson(a, b, e) * focal  # (t, kp, ia, ib)
+    seen = np.flatnonzero(np.isfinite(xb).any(axis=(1, 2, 3)))
+    if len(seen) < MIN_OVERLAP or ta == 0:
+        return out
+    frames = seen[np.unique(np.linspace(0, len(seen) - 1, EPIPOLAR_FRAMES).astype(int))]
+    ha = np.concatenate([xa, np.ones(xa.shape[:-1] + (1,))], -1)
+    hb = np.concatenate([xb[frames], np.ones(xb[frames].shape[:-1] + (1,))], -1)
+    ex = ha @ e.T  # (ta, kp, ia, 3): a's epipolar lines in b
+    etx = hb @ e  # (f, kp, ib, 3): b's epipolar lines in a
+    den_b = (etx[..., 0] ** 2 + etx[..., 1] ** 2)[:, :, None]  # (f, kp, 1, ib)
+    per_lag = max(1, 2_000_000 // max(ex[0].size * len(frames) * xb.shape[2], 1))
+    for s in range(0, len(lags), per_lag):
+        block = lags[s : s + per_lag]
+        idx = frames[None, :] + block[:, None]  # (l, f) a's frames
+        inside = (idx >= 0) & (idx < ta)
+        a = ex[np.clip(idx, 0, ta - 1)]  # (l, f, kp, ia, 3)
+        a = np.where(inside[:, :, None, None, None], a, np.nan)
+        num = np.einsum("lfkac,fkbc->lfkab", a, hb) ** 2
+        den = (a[..., 0] ** 2 + a[..., 1] ** 2)[..., None] + den_b[None]
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
-            per = np.nanmedian(d, axis=1)  # (t, ia, ib)
-            best = np.nanmin(per, axis=-1) if per.shape[-1] > 1 else per[..., 0]
-            if np.isfinite(best).sum() >= MIN_OVERLAP:
-                out[j] = float(np.nanmedian(best))
+            d = np.minimum(np.sqrt(num / den), EPIPOLAR_CAP) * focal  # (l, f, kp, ia, ib)
+            per = np.nanmean(d, axis=2)  # (l, f, ia, ib)
+            best = np.nanmin(per, axis=-1)  # (l, f, ia)
+            enough = np.isfinite(best).any(-1).sum(1) >= MIN_OVERLAP
+            cost = np.nanmean(best.reshape(len(block), -1), axis=1)
+        out[s : s + len(block)] = np.where(enough, cost, np.nan)
     return out
 
 
@@ -507,7 +527,7 @@ def epipolar_offsets(
         one = CameraSet.from_cameras([cameras[v]])
         points.append(one.undistort(uv.reshape(1, -1, 2))[0].reshape(shape))
     if max_lag is None:
-        max_lag = max(min(len(p) for p in points) // 2, 1)
+        max_lag = max(min(min(len(p) for p in points) // 2, int(MAX_OFFSET_S * fps_ref)), 1)
     lags = np.arange(-max_lag, max_lag + 1)
     focal = [float(np.mean(np.diag(c.matrix)[:2])) for c in cameras]
     curves = {}
@@ -1100,7 +1120,7 @@ def stored_alignment(store: str | Path, tracks: xr.Dataset) -> Alignment | None:
 
 #: Without offsets, views are said to look unsynchronised when an offset makes
 #: their keypoints agree this many times better (epipolar cost at 0 over at the offset).
-UNSYNC_GAIN = 1.5
+UNSYNC_GAIN = 1.25
 
 
 def unsynchronised(tracks: xr.Dataset, cameras: dict) -> str | None:
