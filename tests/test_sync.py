@@ -111,6 +111,13 @@ def test_sync_recovers_the_cuts(synced, own_offsets):
     assert tracks.sync_offset.values.tolist() == [found[v] for v in CUTS]
     info = one_line(mocapflow("info", store).stdout)
     assert "+11 │ motion" in info and "offsets in frames of cam01" in info
+    from mocapflow.report import write_run_report
+
+    page = write_run_report(store).read_text()
+    assert "views aligned by their offsets, frames of cam01: cam01 +0 (reference), cam02 +7" in page
+    assert "detection rate per view (on the reference&#x27;s clock)" in page or (
+        "detection rate per view (on the reference's clock)" in page
+    )
 
 
 def test_3d_after_sync_matches_the_uncut_recording(synced, sample_run, cut_run, tmp_path):

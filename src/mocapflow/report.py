@@ -74,6 +74,16 @@ def _notes(s: dict) -> list[str]:
     attrs = s["attrs"]
     notes = [f"{v['view']}: {v['error']}" for v in s["views"] if v.get("error")]
     notes += [f"warning: {w}" for w in attrs.get("warnings", [])]
+    if sync := attrs.get("sync"):
+        from .sync import said
+
+        offsets = ", ".join(
+            f"{v} {said(e.get('offset') if e.get('offset') is not None else np.nan)} "
+            f"({e.get('method')})"
+            for v, e in sync.get("views", {}).items()
+        )
+        ref = sync.get("reference")
+        notes.append(f"views aligned by their offsets, frames of {ref}: {offsets}")
     notes += [f"stale: {k}: {why}" for k, why in s["stale"].items()]
     notes += [f"damaged: {p}" for p in s["problems"]]
     notes += [
@@ -91,12 +101,32 @@ def _detection_plot(store: Path, unit: str):
         return None
     time = tracks["time"][:]
     confidence = tracks["confidence"]
-    fig = _over_time("detection rate per view", unit, "% of keypoints found")
-    for i, view in enumerate(tracks["view"][:]):
+    views = [str(v) for v in tracks["view"][:]]
+    shifts = _view_clocks(store, tracks, views, time)
+    title = "detection rate per view" + (" (on the reference's clock)" if shifts else "")
+    fig = _over_time(title, unit, "% of keypoints found")
+    for i, view in enumerate(views):
         found = np.isfinite(confidence[i]).reshape(len(time), -1).mean(1)
-        x, y = _binned(100 * found, time)
-        fig.line(x, y, legend_label=str(view))
+        x, y = _binned(100 * found, shifts[i] if shifts else time)
+        fig.line(x, y, legend_label=view)
     return fig
+
+
+def _view_clocks(store: Path, tracks, views: list[str], time: np.ndarray) -> list | None:
+    """Each view's frames' times on the reference's clock, when the store records offsets."""
+    from .schema import FRAME_TIME
+    from .sync import read_sync
+
+    record = read_sync(store)
+    if not record or FRAME_TIME not in set(tracks.array_keys()) or not record.get("fps"):
+        return None
+    frame_time = tracks[FRAME_TIME][:]
+    offsets = record.get("offsets") or {}
+    return [
+        np.where(np.isfinite(frame_time[i]), frame_time[i], time)
+        + (offsets.get(v) or 0.0) / record["fps"]
+        for i, v in enumerate(views)
+    ]
 
 
 def _error_plot(store: Path, unit: str):
