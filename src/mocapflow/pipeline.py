@@ -46,7 +46,7 @@ from .schema import (
     FilterSettings,
     TriangulationSettings,
 )
-from .sync import SyncResult, sync_store
+from .sync import METHODS, SyncResult, sync_store
 from .trackers import TrackerError, get_tracker
 
 __all__ = [
@@ -298,6 +298,14 @@ def run_pipeline(
         fit_to_videos(cameras, sizes, calibration)
     if rec.fps > 0:  # and so is a filter the recording cannot carry
         filtering.check(rec.fps, rec.n_frames)
+    for m in sync:  # and sync methods or offsets that cannot work
+        if m not in METHODS:
+            raise UsageError(f"--sync {m}: choose from {', '.join(METHODS)}")
+    for name in offsets or {}:
+        if name not in rec.names:
+            raise UsageError(
+                f"--offset {name}=...: no view {name!r}; the views are {', '.join(rec.names)}"
+            )
     session = Session(Work(len(plan.specs), plan.frame_bytes, BATCH_FRAMES), cluster)
     run = {"overwrite": overwrite, "report": report, "cluster": session}
     with session:
