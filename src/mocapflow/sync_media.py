@@ -33,7 +33,7 @@ import av
 import numpy as np
 from scipy import signal
 
-from mocapflow.errors import UsageError, VideoError, shown_path
+from .errors import UsageError, VideoError, shown_path
 
 __all__ = [
     "AUDIO_RATE",
