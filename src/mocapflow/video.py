@@ -791,12 +791,25 @@ class VideoWriter:
     gop : int
         Keyframe interval for inter-frame codecs.
 
+    Notes
+    -----
+    Frames written without a time are ``1 / fps`` apart. Frames written with
+    their own times (:meth:`write`'s ``time``, every frame or none) make a
+    variable-frame-rate video: its stream counts in :data:`TIMED_TIME_BASE`
+    (MPEG-4 Part 2 allows no finer than 1/65535 s: 1/60000 there; WebM keeps
+    milliseconds), so :func:`probe`'s ``times`` read them back within 1 ms.
+    AVI keeps no frame times, so MJPEG frames cannot be timed.
+
     Examples
     --------
     >>> with VideoWriter("cam1.mp4", 30, "h264") as w:  # doctest: +SKIP
     ...     w.write(frame)
+    ...     w.write(frame, time=0.041)  # every frame timed, or none
 
     """
+
+    #: Seconds per timestamp unit of a video whose frames are written with their times.
+    TIMED_TIME_BASE = Fraction(1, 90000)
 
     def __init__(self, path: str | os.PathLike, fps: float, codec: str = "h264", gop: int = 120):
         if codec not in CODECS:
@@ -819,15 +832,64 @@ class VideoWriter:
             opts.update(keyint_min=str(gop), sc_threshold="0")
         self._stream.options = opts
         self._sized = False
+        self._codec = codec
+        self._path = str(path)
+        self._time_base: Fraction | None = None  # set when frames come with their times
+        self._last_pts = -1
 
-    def write(self, frame: np.ndarray) -> None:
-        """Encode one ``uint8`` BGR frame shaped ``(height, width, 3)``."""
+    def write(self, frame: np.ndarray, time: float | None = None) -> None:
+        """Encode one ``uint8`` BGR frame shaped ``(height, width, 3)``.
+
+        Parameters
+        ----------
+        frame : numpy.ndarray
+            The image, BGR.
+        time : float, optional
+            The frame's time in seconds (0 or more, above the previous frame's by
+            at least a timestamp unit); give it for every frame or for none.
+            ``probe(path).times`` reads the times back from the first frame's.
+
+        Raises
+        ------
+        UsageError
+            If ``time`` is given for some frames only, does not increase, is
+            negative or not finite, or the codec is MJPEG (AVI keeps no times).
+
+        """
         if not self._sized:
             self._stream.height, self._stream.width = frame.shape[:2]
             self._sized = True
+            if time is not None:
+                self._start_timed()
+        elif (time is not None) != (self._time_base is not None):
+            raise UsageError(
+                f"{self._path}: give every frame a time or none (frames so far were "
+                f"written {'with' if self._time_base is not None else 'without'} one)"
+            )
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
+        if time is not None:
+            pts = round(float(time) / self._time_base) if np.isfinite(time) else -1
+            if pts < 0 or pts <= self._last_pts:
+                raise UsageError(
+                    f"{self._path}: frame time {time!r} s: frame times must be finite, 0 or "
+                    f"more and increase by at least {float(self._time_base):.2g} s"
+                )
+            vf.pts, vf.time_base, self._last_pts = pts, self._time_base, pts
         for packet in self._stream.encode(vf):
             self._container.mux(packet)
+
+    def _start_timed(self) -> None:
+        """Count the stream in a fine time base, before the encoder opens."""
+        if self._codec == "mjpg":
+            raise UsageError(
+                f"{self._path}: MJPEG in AVI keeps no frame times; write timed frames with "
+                "h264, mp4v or vp9"
+            )
+        # MPEG-4 Part 2 refuses time bases finer than 1/65535 s
+        base = Fraction(1, 60000) if self._codec == "mp4v" else self.TIMED_TIME_BASE
+        self._stream.codec_context.time_base = base
+        self._stream.time_base = base
+        self._time_base = base
 
     def close(self) -> None:
         """Flush the encoder and close the file."""
