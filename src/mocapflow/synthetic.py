@@ -21,6 +21,12 @@ generator. Beside the videos (``synchronized_videos/cam1.mp4`` ...) the
 generator writes ``ground_truth.zarr`` (movement's 3-D schema, plus the
 projected 2-D points and their visibility) and the true cameras in
 ``true_calibration.toml`` (so that ``mocapflow calibrate`` never replaces them).
+
+The marker paths are a function of continuous time, so cameras need not film
+together: :func:`synthesize`'s ``starts``, ``rates`` and ``jitter`` give each
+camera the scene time of its first frame, its own frame rate, and irregular
+timestamps (a variable-frame-rate video). The ground truth is then at the
+reference camera's frames and records each camera's true ``sync_offset``.
 """
 
 from __future__ import annotations
@@ -81,7 +87,8 @@ class SyntheticRecording:
         The true cameras.
     ground_truth : xarray.Dataset
         ``position (time, space, keypoint, individual)`` in mm, plus
-        ``position_2d (view, time, space, keypoint, individual)`` and ``visible``.
+        ``position_2d (view, time, space, keypoint, individual)`` and ``visible``
+        (``frame`` in place of ``time`` for cameras timed apart: see :func:`synthesize`).
 
     """
 
@@ -148,20 +155,41 @@ def make_cameras(
     return cams
 
 
-def _smooth_paths(rng: np.random.Generator, n_points: int, n_frames: int, fps: float) -> np.ndarray:
-    """Smooth random trajectories inside the volume: ``(time, 3, n_points)`` mm."""
-    t = np.arange(n_frames)[:, None] / fps
-    out = np.empty((n_frames, 3, n_points))
-    centre = np.array([0.0, 0.0, 1000.0])
-    amp = np.array([550.0, 550.0, 450.0])
-    for p in range(n_points):
-        for axis in range(3):
-            freqs = rng.uniform(0.05, 0.4, 3)
-            phases = rng.uniform(0, 2 * np.pi, 3)
-            weights = rng.dirichlet(np.ones(3))
+class _Paths:
+    """Smooth random trajectories inside the volume, a function of continuous time.
+
+    Each coordinate of each point is a centre plus a weighted sum of three
+    sines of random frequency (0.05-0.4 Hz) and phase, all drawn once from
+    ``rng`` at construction: the same seed gives the same paths at any times.
+    """
+
+    CENTRE = np.array([0.0, 0.0, 1000.0])
+    AMPLITUDE = np.array([550.0, 550.0, 450.0])
+
+    def __init__(self, rng: np.random.Generator, n_points: int):
+        self.n_points = n_points
+        self.waves = []  # (freqs, phases, weights) per point, then per axis
+        for _ in range(n_points):
+            for _ in range(3):
+                freqs = rng.uniform(0.05, 0.4, 3)
+                phases = rng.uniform(0, 2 * np.pi, 3)
+                weights = rng.dirichlet(np.ones(3))
+                self.waves.append((freqs, phases, weights))
+
+    def __call__(self, seconds: np.ndarray) -> np.ndarray:
+        """Return the points at scene times ``seconds``: ``(time, 3, n_points)`` mm."""
+        t = np.asarray(seconds, np.float64)[:, None]
+        out = np.empty((len(t), 3, self.n_points))
+        for i, (freqs, phases, weights) in enumerate(self.waves):
+            p, axis = divmod(i, 3)
             wave = (weights * np.sin(2 * np.pi * freqs * t + phases)).sum(axis=1)
-            out[:, axis, p] = centre[axis] + amp[axis] * wave
-    return out
+            out[:, axis, p] = self.CENTRE[axis] + self.AMPLITUDE[axis] * wave
+        return out
+
+
+def _smooth_paths(rng: np.random.Generator, n_points: int, n_frames: int, fps: float) -> np.ndarray:
+    """Smooth random trajectories at frames ``0..n_frames-1``: ``(time, 3, n_points)`` mm."""
+    return _Paths(rng, n_points)(np.arange(n_frames) / fps)
 
 
 def _background(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -354,6 +382,7 @@ class _Scene:
     texture: np.ndarray | None = None  # charuco
     board_mm: tuple[float, float] | None = None
     poses: list | None = None
+    paths: _Paths | None = None  # markers: the points at any scene time
 
 
 def _scene(
@@ -367,11 +396,13 @@ def _scene(
     """Return the scene of ``kind``: marker paths, or a board's moving corners."""
     if kind == "markers":
         _, colours = palette(n_markers)
+        paths = _Paths(rng, n_markers)
         return _Scene(
-            _smooth_paths(rng, n_markers, frames, fps),
+            paths(np.arange(frames) / fps),
             [f"marker{i}" for i in range(n_markers)],
             {"n_markers": n_markers, "marker_radius_mm": MARKER_RADIUS_MM},
             colours=colours,
+            paths=paths,
         )
     square = TURNTABLE_SQUARE_MM if scene == "turntable" else CHARUCO_SQUARE_MM
     tracker = Charuco(square_length=square)
@@ -411,33 +442,156 @@ def _render(
     return img, uv, vis
 
 
-def _truth(scene: _Scene, cams, uv_all, vis_all, attrs) -> xr.Dataset:
+def _timed_truth(
+    points: np.ndarray, keypoints, cams, uv_all, vis_all, attrs, timing: _Timing
+) -> xr.Dataset:
+    """Return the ground truth of cameras with their own timing.
+
+    ``position`` is at the reference camera's (camera 0's) frames; the 2-D truth
+    is per camera and frame (``frame``), beside each frame's own time.
+    """
+    n_frames = uv_all.shape[1]
+    frame_time = np.full((len(cams), n_frames), np.nan)
+    for c, t in enumerate(timing.times):
+        frame_time[c, : len(t)] = t
+    ds = _truth(points, keypoints, cams, uv_all, vis_all, attrs, frame_dim="frame")
+    time_attrs = {"description": "the frame's own time in seconds, from the camera's first frame"}
+    return ds.assign_coords(
+        frame=np.arange(n_frames),
+        frame_time=(("view", "frame"), frame_time, time_attrs),
+        start_s=(
+            "view",
+            timing.start_s,
+            {"description": "scene time of the camera's first frame, seconds"},
+        ),
+        sync_offset=(
+            "view",
+            timing.offsets(),
+            {"description": "the true sync_offset: frames of the reference camera"},
+        ),
+        rate=("view", timing.rates, {"description": "nominal frame rate, frames per second"}),
+    )
+
+
+def _truth(
+    points: np.ndarray, keypoints, cams, uv_all, vis_all, attrs, frame_dim: str = "time"
+) -> xr.Dataset:
     """Return the ground truth in movement's 3-D schema, with the projected 2-D truth."""
-    frames = scene.points.shape[0]
+    frames = points.shape[0]
     return xr.Dataset(
         {
             "position": (
                 ("time", "space", "keypoint", "individual"),
-                scene.points[..., None].astype(np.float64),
+                points[..., None].astype(np.float64),
                 {"units": "mm"},
             ),
             "position_2d": (
-                ("view", "time", "space_2d", "keypoint", "individual"),
+                ("view", frame_dim, "space_2d", "keypoint", "individual"),
                 uv_all[..., None],
                 {"units": "pixels"},
             ),
-            "visible": (("view", "time", "keypoint", "individual"), vis_all[..., None]),
+            "visible": (("view", frame_dim, "keypoint", "individual"), vis_all[..., None]),
         },
         coords={
             "time": np.arange(frames),
             "space": np.array(["x", "y", "z"], dtype=object),
             "space_2d": np.array(["x", "y"], dtype=object),
-            "keypoint": np.array(scene.keypoints, dtype=object),
+            "keypoint": np.array(keypoints, dtype=object),
             "individual": np.array([INDIVIDUAL], dtype=object),
             "view": np.array([c.name for c in cams], dtype=object),
         },
         attrs={"source_software": "mocapflow.synthetic", "ds_type": "poses", **attrs},
     )
+
+
+@dataclass(frozen=True)
+class _Timing:
+    """When each camera takes its frames: its first frame's scene time and its own times."""
+
+    starts: np.ndarray  # frames of `fps`, per camera
+    rates: np.ndarray  # frames per second, per camera
+    jitter: np.ndarray  # largest deviation from the regular times, frames, per camera
+    start_s: np.ndarray  # scene time of each camera's first frame, seconds
+    times: list[np.ndarray]  # each camera's frames' times from its first frame, seconds
+
+    def offsets(self) -> np.ndarray:
+        """Each camera's true ``sync_offset``: frames of the reference (camera 0) at its rate."""
+        return (self.start_s - self.start_s[0]) * self.rates[0]
+
+    def attrs(self, reference: str) -> dict:
+        """Return what the ground truth records of the timing."""
+        return {
+            "reference": reference,
+            "position": f"at the reference camera's frames: time i is {reference}'s frame i",
+            "starts": [float(x) for x in self.starts],
+            "rates": [float(x) for x in self.rates],
+            "jitter": [float(x) for x in self.jitter],
+        }
+
+
+#: Most a frame's time may stray from the regular ``i / rate`` with ``jitter``, frames
+#: (below half a frame, so the times always increase).
+MAX_JITTER = 0.45
+
+
+def _per_camera(name: str, value, cameras: int, default: float, example: str) -> np.ndarray:
+    """Return a timing option as one float per camera (a single number is every camera's)."""
+    if value is None:
+        return np.full(cameras, float(default))
+    try:
+        arr = np.asarray(value, np.float64)
+    except (TypeError, ValueError):
+        arr = np.array([np.nan])
+    if arr.ndim == 0:
+        arr = np.full(cameras, float(arr))
+    if arr.ndim != 1 or not np.isfinite(arr).all():
+        raise UsageError(
+            f"{name} {value!r}: give a number or one number per camera, e.g. {example}"
+        )
+    if len(arr) != cameras:
+        raise UsageError(f"{name}: {len(arr)} values given for {cameras} cameras, e.g. {example}")
+    return arr
+
+
+def _timing(
+    cameras: int,
+    per_camera: list[int],
+    fps: float,
+    kind: str,
+    codec: str,
+    seed: int,
+    starts,
+    rates,
+    jitter,
+) -> _Timing | None:
+    """Check the timing options and draw each camera's frame times (None: none given)."""
+    if starts is None and rates is None and jitter is None:
+        return None
+    if kind != "markers":
+        raise UsageError(
+            "starts, rates and jitter time the markers scene only; render the charuco scene "
+            "without them"
+        )
+    example = ", ".join(["0"] + ["2.5"] * (cameras - 1))
+    starts = _per_camera("starts", starts, cameras, 0.0, f"[{example}]")
+    rates = _per_camera("rates", rates, cameras, fps, f"[{', '.join([f'{fps:g}'] * cameras)}]")
+    jitter = _per_camera("jitter", jitter, cameras, 0.0, f"[{', '.join(['0.2'] * cameras)}]")
+    if not ((rates > 0) & (rates <= 1000)).all():
+        raise UsageError(f"rates {rates.tolist()}: give frame rates from above 0 to 1000, e.g. 60")
+    if not ((jitter >= 0) & (jitter <= MAX_JITTER)).all():
+        raise UsageError(
+            f"jitter {jitter.tolist()}: give each camera's from 0 to {MAX_JITTER} of a frame"
+        )
+    if codec == "mjpg" and (jitter > 0).any():
+        raise UsageError("jitter: MJPEG in AVI keeps no frame times; use h264, mp4v or vp9")
+    times = []
+    for c in range(cameras):
+        t = np.arange(per_camera[c], dtype=np.float64)
+        if jitter[c] > 0:  # irregular times, the camera's first frame at its start
+            gen = np.random.default_rng([seed, c + 1])
+            t[1:] += gen.uniform(-jitter[c], jitter[c], len(t) - 1)
+        times.append(t / rates[c])
+    return _Timing(starts, rates, jitter, starts / fps, times)
 
 
 #: The largest frame side synthesize renders (8K).
@@ -459,6 +613,10 @@ def synthesize(
     gop: int = 120,
     overwrite: bool = False,
     scene: str = "sweep",
+    *,
+    starts: float | list[float] | None = None,
+    rates: float | list[float] | None = None,
+    jitter: float | list[float] | None = None,
 ) -> SyntheticRecording:
     """Render a synthetic multi-camera recording with its ground truth.
 
@@ -491,6 +649,19 @@ def synthesize(
         The ``charuco`` scene: the board sweeping the volume, or turning once
         on the spot near the centre of a ring of cameras 2.5 m away (see the
         module's docstring).
+    starts : float or list of float, optional
+        Markers scene: per camera, the scene time of its first frame in frames
+        of ``fps`` (fractions too; camera 1 is the reference). A camera started
+        ``k`` frames after the reference has ``sync_offset = +k``. Default all 0.
+    rates : float or list of float, optional
+        Markers scene: per camera, its frame rate (default ``fps``); ``frames``
+        still counts each camera's own frames.
+    jitter : float or list of float, optional
+        Markers scene: per camera, how far each frame's time strays from the
+        regular ``i / rate``, at most, in frames (0 to :data:`MAX_JITTER`; each
+        frame's own, seeded by ``seed``; the first frame stays at 0). A camera
+        with jitter is written as a variable-frame-rate video, each frame with
+        its time. Default 0.
 
     Returns
     -------
@@ -501,6 +672,17 @@ def synthesize(
     ------
     UsageError
         If an argument is invalid, or ``out`` holds a recording and ``overwrite`` is off.
+
+    Notes
+    -----
+    Camera ``c``'s frame ``i`` shows the scene at ``starts[c] / fps + t_c[i]``
+    seconds, ``t_c`` being its frames' own times. With any of ``starts``,
+    ``rates`` or ``jitter`` the ground truth's ``position`` is at the reference
+    camera's frames (its ``time`` is camera 1's frame index), its 2-D truth is
+    per camera and ``frame``, and it records each camera's ``frame_time`` (seconds
+    from its first frame), ``start_s``, ``rate`` and true ``sync_offset``
+    (frames of the reference), and the options in its ``timing`` attribute.
+    Without them the recording is what it always was, byte for byte.
 
     """
     if kind not in KINDS:
@@ -535,6 +717,7 @@ def synthesize(
             f"--markers {n_markers}: a markers scene has 1 to {MAX_MARKERS} markers "
             "(each its own hue); the default is 6"
         )
+    timing = _timing(cameras, per_camera, fps, kind, codec, seed, starts, rates, jitter)
     root = Path(out)
     video_dir = root / "synchronized_videos"
     made = [video_dir, root / "ground_truth.zarr", root / TRUE_CALIBRATION]
@@ -566,13 +749,27 @@ def synthesize(
     for c, cam in enumerate(cams):
         path = video_dir / f"{cam.name}{CODECS[codec][1]}"
         renderer = _BoardRenderer(cam, world.texture, world.board_mm) if kind == "charuco" else None
-        with VideoWriter(path, fps, codec, gop=gop) as writer:
-            for t in range(per_camera[c]):
-                img, uv_all[c, t], vis_all[c, t] = _render(world, cam, renderer, bg, t, size)
-                writer.write(img)
+        if timing is None:
+            with VideoWriter(path, fps, codec, gop=gop) as writer:
+                for t in range(per_camera[c]):
+                    img, uv_all[c, t], vis_all[c, t] = _render(world, cam, renderer, bg, t, size)
+                    writer.write(img)
+        else:  # the scene at this camera's own times
+            times = timing.times[c]
+            timed = timing.jitter[c] > 0
+            points = world.paths(timing.start_s[c] + times)
+            with VideoWriter(path, float(timing.rates[c]), codec, gop=gop) as writer:
+                for i, at in enumerate(points):
+                    img, uv_all[c, i], vis_all[c, i] = _render_markers(bg, cam, at, world.colours)
+                    writer.write(img, time=float(times[i]) if timed else None)
         videos.append(path)
         logger.info("wrote %s", path)
-    gt = _truth(world, cams, uv_all, vis_all, attrs)
+    if timing is None:
+        gt = _truth(world.points, world.keypoints, cams, uv_all, vis_all, attrs)
+    else:
+        attrs["timing"] = timing.attrs(cams[0].name)
+        points = world.paths(timing.start_s[0] + timing.times[0])
+        gt = _timed_truth(points, world.keypoints, cams, uv_all, vis_all, attrs, timing)
     gt.to_zarr(root / "ground_truth.zarr", mode="w", consolidated=False, zarr_format=3)
     write_toml(root / TRUE_CALIBRATION, cams, meta)
     return SyntheticRecording(root, videos, cams, gt)
