@@ -731,6 +731,20 @@ def _shift(data, index: np.ndarray):
 
     n = data.shape[0]
     valid = np.isfinite(index)
+    run = index[valid]
+    if len(run) and np.all(run == np.round(run)) and np.all(np.diff(run) == 1):
+        # whole frames in order (an integer offset at the same rate): slices and
+        # NaN padding keep the graph as small as the store's own chunks
+        first, last = int(run[0]), int(run[-1]) + 1
+        before, after = int(np.argmax(valid)), len(index) - int(np.flatnonzero(valid)[-1]) - 1
+        pieces = [data[first:last].astype(np.float64)]
+        if before:
+            pieces.insert(0, da.full((before, *data.shape[1:]), np.nan, chunks=-1))
+        if after:
+            pieces.append(da.full((after, *data.shape[1:]), np.nan, chunks=-1))
+        return da.concatenate(pieces, axis=0)
+    if not len(run):
+        return da.full((len(index), *data.shape[1:]), np.nan, chunks=-1)
     i0 = np.floor(np.where(valid, index, 0)).astype(np.int64)
     w = np.where(valid, index - i0, 0.0)
     lo = np.clip(i0, 0, n - 1)
