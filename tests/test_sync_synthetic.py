@@ -11,8 +11,8 @@ on the same reference frames.
 Measured here (320x240, 90 frames, seed 5; median 3-D error against the truth on
 the frames every view covers): synchronised 1.02 mm; started 0/3/7/5 frames late,
 after ``sync`` 0.98 mm, without offsets 81 mm; started 0/2.5/4.25/1.6 frames late,
-with those offsets 0.99 mm, after ``sync --subframe`` 7.4 mm (its estimates are
-about 0.4 frame off, see the xfail below); two views at 60 fps, one started 3
+with those offsets 0.99 mm, and ``sync --subframe`` finds them within 0.2 frame
+(each pair's own lag refined, the offsets solved together); two views at 60 fps, one started 3
 frames late, 1.10 mm (the 60 fps videos' own 2-D error is 0.10-0.11 px against
 0.08-0.10 px at 30 fps); one view with timestamps off by up to 0.3 frame,
 1.04 mm, its timestamps read back within 0.01 ms.
@@ -200,13 +200,6 @@ def test_fractional_offsets_within_half_a_frame(fractional):
     assert any(not float(v).is_integer() for v in found.values())  # fractions kept
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="epipolar_offsets refines each view's lag on its summed cost curve with the other "
-    "views held at whole frames, which pulls it towards their rounding: measured 2.94, 4.61, "
-    "2.04 for 2.5, 4.25, 1.6 (each pair's own curve refined, the offsets then solved by least "
-    "squares, gives 2.50, 4.28, 1.60)",
-)
 def test_fractional_offsets_within_a_fifth_of_a_frame(fractional):
     take, found = fractional["take"], fractional["found"]
     for view, truth in zip(VIEWS, take.truth.sync_offset.values, strict=True):

@@ -471,6 +471,45 @@ def _confidence(curve: np.ndarray, best: int) -> float:
     return float(np.clip(1.0 - filled[best] / low, 0.0, 1.0)) if low > 0 else 0.0
 
 
+def _refine(curves: dict, offsets: np.ndarray, max_lag: int, reference: int) -> np.ndarray:
+    """Return offsets to a fraction of a frame, from every pair's own cost curve.
+
+    Each pair's lag at the whole-frame solution is refined by a parabola through
+    its curve there (weighted by the parabola's curvature: a sharp minimum
+    counts more), and the offsets are the weighted least-squares solution of
+    ``o_b - o_a = lag_ab`` with the reference at 0. Refining one view at a time
+    on a summed curve, the others held at whole frames, pulls every estimate
+    towards their rounding instead.
+    """
+    n = len(offsets)
+    rows, rhs, weights = [], [], []
+    for (a, b), c in curves.items():
+        d = offsets[b] - offsets[a]
+        j = int(round(d)) + max_lag
+        if not 0 < j < len(c) - 1 or not np.isfinite(c[j - 1 : j + 2]).all():
+            continue
+        y0, y1, y2 = c[j - 1 : j + 2]
+        denom = y0 - 2 * y1 + y2
+        if denom <= 0:
+            continue
+        row = np.zeros(n)
+        row[a], row[b] = -1.0, 1.0
+        rows.append(row)
+        rhs.append(d + float(np.clip(0.5 * (y0 - y2) / denom, -0.5, 0.5)))
+        weights.append(np.sqrt(denom))
+    keep = [v for v in range(n) if v != reference]
+    if not rows:
+        return offsets.astype(float)
+    a = np.array(rows)[:, keep] * np.array(weights)[:, None]
+    b = np.array(rhs) * np.array(weights)
+    solved = offsets.astype(float).copy()
+    seen = np.abs(a).sum(0) > 0
+    if seen.any():
+        x = np.linalg.lstsq(a[:, seen], b, rcond=None)[0]
+        solved[np.array(keep)[seen]] = x
+    return solved
+
+
 def epipolar_offsets(
     position: np.ndarray,
     confidence: np.ndarray,
@@ -574,6 +613,7 @@ def epipolar_offsets(
                 offsets[v] = best
         if not moved:
             break
+    refined = _refine(curves, offsets, max_lag, reference)
     out = []
     for v, name in enumerate(views):
         if v == reference:
@@ -587,11 +627,8 @@ def epipolar_offsets(
         best = int(np.nanargmin(c))
         conf = _confidence(c, best)
         lag = float(lags[best])
-        if subframe and 0 < best < len(c) - 1 and np.isfinite(c[best - 1 : best + 2]).all():
-            y0, y1, y2 = c[best - 1 : best + 2]
-            denom = y0 - 2 * y1 + y2
-            if denom > 0:
-                lag += float(np.clip(0.5 * (y0 - y2) / denom, -0.5, 0.5))
+        if abs(refined[v] - lag) <= 1:  # the pairs' own peaks, solved together
+            lag = float(refined[v]) if subframe else float(np.round(refined[v])) + 0.0
         reason = None
         if conf < MIN_CONFIDENCE:
             reason = f"no single clear lag where the views agree (confidence {conf:.2f})"
