@@ -405,6 +405,8 @@ def _sampson(xa: np.ndarray, xb: np.ndarray, e: np.ndarray) -> np.ndarray:
 #: Frames sampled per lag when scoring a pair of views (evenly spread): the
 #: cost of a lag is a mean, steady long before every frame is read.
 EPIPOLAR_FRAMES = 400
+#: Lags each side of a pair's best (on a quarter of the frames) scored again on all of them.
+FINE_LAGS = 6
 #: Epipolar distances are truncated at this fraction of the focal length (2 %,
 #: about 30 px at HD) before they are averaged: a robust (truncated L1) cost that
 #: misdetections cannot dominate.
@@ -414,7 +416,12 @@ MAX_OFFSET_S = 10.0
 
 
 def _pair_curve(
-    xa: np.ndarray, xb: np.ndarray, e: np.ndarray, focal: float, lags: np.ndarray
+    xa: np.ndarray,
+    xb: np.ndarray,
+    e: np.ndarray,
+    focal: float,
+    lags: np.ndarray,
+    n_frames: int = EPIPOLAR_FRAMES,
 ) -> np.ndarray:
     """Mean truncated epipolar distance (px) of two views' points, per lag ``k`` (a[i + k], b[i]).
 
@@ -429,7 +436,7 @@ def _pair_curve(
     seen = np.flatnonzero(np.isfinite(xb).any(axis=(1, 2, 3)))
     if len(seen) < MIN_OVERLAP or ta == 0:
         return out
-    frames = seen[np.unique(np.linspace(0, len(seen) - 1, EPIPOLAR_FRAMES).astype(int))]
+    frames = seen[np.unique(np.linspace(0, len(seen) - 1, n_frames).astype(int))]
     ha = np.concatenate([xa, np.ones(xa.shape[:-1] + (1,))], -1)
     hb = np.concatenate([xb[frames], np.ones(xb[frames].shape[:-1] + (1,))], -1)
     ex = ha @ e.T  # (ta, kp, ia, 3): a's epipolar lines in b
@@ -573,7 +580,13 @@ def epipolar_offsets(
     for a in range(n_views):
         for b in range(a + 1, n_views):
             e = _essential(cameras[a], cameras[b])
-            curves[a, b] = _pair_curve(points[a], points[b], e, (focal[a] + focal[b]) / 2, lags)
+            f = (focal[a] + focal[b]) / 2
+            # every lag on a quarter of the frames, then the lags about the best on all
+            coarse = _pair_curve(points[a], points[b], e, f, lags, EPIPOLAR_FRAMES // 4)
+            if np.isfinite(coarse).any():
+                near = np.abs(lags - lags[np.nanargmin(coarse)]) <= FINE_LAGS
+                coarse[near] = _pair_curve(points[a], points[b], e, f, lags[near])
+            curves[a, b] = coarse
 
     def relative(a: int, b: int, d: np.ndarray) -> np.ndarray:
         """Cost of views ``a`` and ``b`` at offsets differing by ``d = o_b - o_a``."""
