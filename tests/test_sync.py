@@ -11,15 +11,14 @@ the sample has in sync within a frame must come out exactly as cut.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
 import xarray as xr
 
-from conftest import EXE, SAMPLE
+from conftest import SAMPLE
+from helpers.cli import mocapflow, one_line
 from helpers.cut import cut_recording
 from mocapflow import sync
 from mocapflow.calib import read_calibration
@@ -28,19 +27,6 @@ from mocapflow.store import open_tracks
 
 CUTS = {"cam01": 0, "cam02": 7, "cam03": 3, "cam04": 11}
 CALIBRATION = SAMPLE / "Calib.qca.txt"
-
-
-def mocapflow(*args, ok=(0,)) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [EXE, *map(str, args)], capture_output=True, text=True, timeout=600,
-        env={**os.environ, "COLUMNS": "300"},
-    )  # fmt: skip
-    assert proc.returncode in ok, proc.stderr
-    return proc
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 @pytest.fixture(scope="module")

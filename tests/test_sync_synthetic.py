@@ -20,7 +20,6 @@ frames late, 1.10 mm (the 60 fps videos' own 2-D error is 0.10-0.11 px against
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from conftest import EXE
+from helpers.cli import mocapflow, one_line
 from mocapflow import sync
 from mocapflow.calib import read_toml
 from mocapflow.errors import UsageError
@@ -45,19 +44,6 @@ FPS = 30.0
 VIEWS = ["cam1", "cam2", "cam3", "cam4"]
 #: The 3-D error after sync may exceed the synchronised recording's by this much.
 NOISE_FLOOR = 1.10
-
-
-def mocapflow(*args, ok=(0,)) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [EXE, *map(str, args)], capture_output=True, text=True, timeout=300,
-        env={**os.environ, "COLUMNS": "300"},
-    )  # fmt: skip
-    assert proc.returncode in ok, proc.stderr
-    return proc
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 @dataclass
