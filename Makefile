@@ -22,7 +22,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e ".[test,mediapipe]"
+	$(BIN)/python -m pip install -q -e ".[test,mediapipe,opensim]"
 	$(BIN)/python -m pip install -q --no-deps $(MEDIAPIPE)
 	touch $(STAMP)
 

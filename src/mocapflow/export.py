@@ -81,7 +81,7 @@ MOVEMENT_INSTALL = "pip install 'mocapflow[movement]'" + (
 OWNERS = ".mocapflow-exports.json"
 
 #: World up axis -> the rotation (rows: OpenSim X, Y, Z in world axes) that makes it +Y.
-_TO_Y_UP = {
+TO_Y_UP = {
     "+z": np.array([[0, 1, 0], [0, 0, 1], [1, 0, 0]]),  # Pose2Sim's (y, z, x)
     "-z": np.array([[0, 1, 0], [0, 0, -1], [-1, 0, 0]]),
     "+y": np.eye(3, dtype=int),
@@ -152,7 +152,7 @@ def to_trc(ds: xr.Dataset, path: str | Path, individual: str | None = None) -> P
     pos = _frames(ds, individual=individual)
     unit = str(ds.attrs.get("space_unit", ds.position.attrs.get("units", "mm")))
     up = ds.attrs.get("up_axis")
-    if up in _TO_Y_UP:
+    if up in TO_Y_UP:
         note = f"Y up = world {up}"
     else:
         logger.warning(
@@ -162,7 +162,7 @@ def to_trc(ds: xr.Dataset, path: str | Path, individual: str | None = None) -> P
             path,
         )
         up, note = "+y", "axes as in the calibration (up unknown)"
-    yup = pos @ _TO_Y_UP[up].T * _METRES.get(unit, 1e-3)
+    yup = pos @ TO_Y_UP[up].T * _METRES.get(unit, 1e-3)
     fps = float(ds.attrs.get("fps") or 30.0)
     n, k = yup.shape[:2]
     names = _names(ds)

@@ -32,6 +32,7 @@ from .schema import (
     FILTERED,
     FORMAT,
     GROUPS_3D,
+    KINEMATICS_GROUPS,
     POINTS3D,
 )
 
@@ -492,7 +493,10 @@ def source_of(path: str | Path, group: str) -> dict:
         if sync:  # offsets set or found: the 3-D depends on them
             source["sync"] = {"reference": sync.get("reference"), "offsets": sync.get("offsets")}
         return source
-    return {POINTS3D: group_records(path).get(POINTS3D, {}).get("digest")}
+    records = group_records(path)
+    if group in KINEMATICS_GROUPS:  # made from filtered, or points3d: either changing stales it
+        return {g: records[g].get("digest") for g in GROUPS_3D if g in records}
+    return {POINTS3D: records.get(POINTS3D, {}).get("digest")}
 
 
 def freshness(path: str | Path) -> dict[str, str | None]:
@@ -509,6 +513,11 @@ def freshness(path: str | Path) -> dict[str, str | None]:
             out[group] = f"made from {upstream} as they were before; rerun mocapflow {command}"
         else:
             out[group] = None
+    for group in KINEMATICS_GROUPS:
+        if group in records:
+            stale = records[group].get("source") != source_of(path, group)
+            out[group] = "made from the 3-D as it was before; rerun mocapflow kinematics" if (
+                stale) else None  # fmt: skip
     for file, export in _read_json(_dir(Path(path)) / _EXPORTS, {}).items():
         group = export.get("group")
         current = records.get(group, {}).get("digest")

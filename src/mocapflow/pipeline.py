@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from . import ledger
 from . import store as _store
 from .calib import (
@@ -61,6 +63,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from distributed import Client
+
+    from .kinematics import KinematicsResult
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +208,8 @@ class PipelineResult:
         :func:`mocapflow.quality.trust_verdict`); the results are written all the same.
     sync : SyncResult or None
         The views' offsets, when ``sync`` or ``offsets`` set them.
+    kinematics : KinematicsResult or None
+        What ``kinematics`` wrote.
 
     """
 
@@ -214,6 +220,7 @@ class PipelineResult:
     calibration_fit: CalibrationResult | None = None
     verdict: str | None = None
     sync: SyncResult | None = None
+    kinematics: KinematicsResult | None = None
 
     @property
     def exit_code(self) -> int:
@@ -239,6 +246,8 @@ def run_pipeline(
     overwrite: bool = False,
     sync: tuple[str, ...] = (),
     offsets: dict[str, float] | None = None,
+    kinematics: bool = False,
+    mass: float | None = None,
 ) -> PipelineResult:
     """Track, triangulate, filter and export a recording on one cluster.
 
@@ -278,6 +287,11 @@ def run_pipeline(
         :func:`mocapflow.sync.sync_store`); empty: use the offsets the store has.
     offsets : dict of str to float, optional
         Offsets set by hand (``--offset``), per view.
+    kinematics : bool
+        End with joint angles, centre of mass and (with OpenSim) inverse
+        kinematics (:func:`mocapflow.kinematics.kinematics_store`), on the same cluster.
+    mass : float, optional
+        The person's mass (kg) for the kinematics.
 
     Returns
     -------
@@ -298,6 +312,8 @@ def run_pipeline(
         fit_to_videos(cameras, sizes, calibration)
     if rec.fps > 0:  # and so is a filter the recording cannot carry
         filtering.check(rec.fps, rec.n_frames)
+    if mass is not None and not (np.isfinite(mass) and 0 < mass < 500):
+        raise UsageError(f"--mass {mass}: give the person's mass in kg (0 to 500)")
     for m in sync:  # and sync methods or offsets that cannot work
         if m not in METHODS:
             raise UsageError(f"--sync {m}: choose from {', '.join(METHODS)}")
@@ -326,10 +342,15 @@ def run_pipeline(
             cluster=session,
         )
         filter_store(tracking.store, filtering, cluster=session)
+        body = None
+        if kinematics:
+            from .kinematics import kinematics_store
+
+            body = kinematics_store(tracking.store, mass=mass, cluster=session)
     exports = export_store(tracking.store, formats) if formats else []
     verdict = points.attrs.get("verdict")
     return PipelineResult(
-        tracking, Path(calibration), tracking.store, exports, fit, verdict, synced
+        tracking, Path(calibration), tracking.store, exports, fit, verdict, synced, body
     )
 
 

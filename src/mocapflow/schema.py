@@ -35,6 +35,13 @@ if TYPE_CHECKING:  # xarray is imported where a dataset is built: workers never 
     import xarray as xr
 
 __all__ = [
+    "ANGLES",
+    "COM",
+    "DEFAULT_MASS",
+    "IK",
+    "IK_FLAG_MM",
+    "IK_FRAMES",
+    "KINEMATICS_GROUPS",
     "BATCH_FRAMES",
     "CONFIDENCE",
     "DASHBOARD_ADDRESS",
@@ -77,6 +84,17 @@ DECODED = "decoded"
 FILTERED = "filtered"
 POINTS3D = "points3d"
 GROUPS_3D = (FILTERED, POINTS3D)
+#: The biomechanics groups (:mod:`mocapflow.kinematics`), made from a 3-D group.
+ANGLES = "angles"
+COM = "com"
+IK = "ik"
+KINEMATICS_GROUPS = (ANGLES, COM, IK)
+#: Frames per inverse-kinematics task.
+IK_FRAMES = 120
+#: An IK frame whose marker RMS error is above this (mm) is flagged.
+IK_FLAG_MM = 30.0
+#: The person's mass when none is given (kg): segment masses in the OpenSim model only.
+DEFAULT_MASS = 70.0
 
 #: The tracker of every command that tracks, unless ``--tracker`` says otherwise.
 DEFAULT_TRACKER = "mediapipe"

@@ -5,11 +5,12 @@
 ``console``      what the terminal shows: the progress bar and the tables
 ``tracking``     process, batch, info, synth, cluster show, demo
 ``reconstruct``  calibrate, triangulate, filter, export, run
+``kinematics``   kinematics
 """
 
 import gc
 
-from . import reconstruct, tracking  # noqa: F401  (registers the commands)
+from . import kinematics, reconstruct, tracking  # noqa: F401  (registers the commands)
 from .app import app
 
 __all__ = ["app", "run"]

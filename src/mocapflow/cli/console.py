@@ -321,3 +321,44 @@ def print_problems(store, problems: list) -> None:
         if any(p.group for p in problems):
             fixes.append("mocapflow triangulate / filter rewrite the 3-D groups")
         out.print(f"{len(problems)} problems in {store}; " + "; ".join(fixes), highlight=False)
+
+
+def _spans(frames: list[int], limit: int = 4) -> str:
+    """``3-7, 12, 40-41 ...``: frame indices as runs."""
+    runs: list[list[int]] = []
+    for f in frames:
+        if runs and f == runs[-1][1] + 1:
+            runs[-1][1] = f
+        else:
+            runs.append([f, f])
+    text = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs[:limit])
+    return text + (" ..." if len(runs) > limit else "")
+
+
+def print_kinematics(result) -> None:
+    """Print what ``kinematics`` wrote: groups, per person the frames lost and IK's error."""
+    store = result.store
+    out.print(escape(f"{store}: {', '.join(result.groups)} from {result.source}"), highlight=False)
+    for who, lost in result.unseen.items():
+        if lost:
+            out.print(
+                escape(f"{who}: no angles in {len(lost)} frames (keypoints missing): "
+                       f"{_spans(lost)}"),
+                highlight=False,
+            )  # fmt: skip
+    for who, s in result.ik.items():
+        text = (
+            f"{who}: IK solved {s['solved']} of {s['frames']} frames, marker RMS median "
+            f"{s['rms_median_mm']:.1f} mm, max {s['rms_max_mm']:.1f} mm"
+        )
+        if s["unsolved"]:
+            text += f"; not solved: {_spans(s['unsolved'])}"
+        if s["flagged"]:
+            text += f"; flagged (RMS above threshold): {len(s['flagged'])} frames, " + _spans(
+                s["flagged"]
+            )
+        out.print(escape(text), highlight=False)
+    for note in result.notes:
+        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    for path in result.files:
+        out.print(f"wrote {path}", highlight=False)

@@ -103,6 +103,19 @@ Dashboard = Annotated[
     typer.Option(help="Dashboard host:port.", show_default=f"the profile's, {DASHBOARD_ADDRESS}"),
 ]
 Report = Annotated[bool, typer.Option(help="Save a performance report beside the store.")]
+IK = Annotated[
+    bool | None,
+    typer.Option(
+        "--ik/--no-ik",
+        help="OpenSim inverse kinematics (needs the opensim extra).",
+        show_default="when opensim is installed",
+    ),
+]
+Mass = Annotated[
+    float | None,
+    typer.Option(help="The person's mass, kg: segment masses.", show_default="70 in the model"),
+]
+Sex = Annotated[str, typer.Option(help="de Leva's table: male or female.")]
 Overwrite = Annotated[
     bool, typer.Option(help="Replace a store made from other inputs, and its 3-D groups.")
 ]

@@ -14,6 +14,7 @@ from . import options as opt
 from .app import app, err, errors, out
 from .console import (
     print_calibration,
+    print_kinematics,
     print_result,
     print_summary,
     print_sync,
@@ -284,6 +285,10 @@ def run_cmd(
         ),
     ] = None,
     offset: opt.Offsets = None,
+    kinematics: Annotated[
+        bool, typer.Option(help="End with joint angles, centre of mass and OpenSim IK.")
+    ] = False,
+    mass: opt.Mass = None,
     max_gap: opt.MaxGap = FILTER.max_gap,
     cutoff: opt.Cutoff = FILTER.cutoff,
     order: opt.Order = FILTER.order,
@@ -304,6 +309,8 @@ def run_cmd(
         kwargs = dict(
             sync=tuple(m.strip() for m in sync.split(",") if m.strip()) if sync else (),
             offsets=parse_offsets(offset),
+            kinematics=kinematics,
+            mass=mass,
             calibration=calibration,
             calibration_recording=calibration_recording,
             tracker=tracker,
@@ -331,6 +338,8 @@ def run_cmd(
     print_summary(s, result.store)
     for path in result.exports:
         out.print(f"wrote {path}", highlight=False)
+    if result.kinematics is not None:
+        print_kinematics(result.kinematics)
     untrusted(result.verdict)
     raise typer.Exit(result.exit_code)
 
