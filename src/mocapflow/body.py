@@ -36,6 +36,7 @@ __all__ = [
     "SEGMENTS",
     "UP_VECTORS",
     "centre_of_mass",
+    "com_confidence",
     "check_keypoints",
     "joint_angles",
     "segment_lengths",
@@ -318,6 +319,38 @@ def centre_of_mass(position: np.ndarray, keypoints, sex: str = "male") -> np.nda
     weights = np.asarray(masses)
     whole = np.einsum("tski,k->tsi", seg, weights) / weights.sum()
     return np.concatenate([whole[:, :, None, :], seg], axis=2)
+
+
+def com_confidence(confidence: np.ndarray, keypoints, sex: str = "male") -> np.ndarray:
+    """Return the confidence of each centre of :func:`centre_of_mass`: its keypoints' lowest.
+
+    Parameters
+    ----------
+    confidence : numpy.ndarray
+        ``(time, keypoint, individual)`` of the 3-D group.
+    keypoints : sequence of str
+        The keypoints' names.
+    sex : str
+        Which of de Leva's tables (they name the same keypoints).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(time, 1 + len(SEGMENTS), individual)``: the whole body's (the lowest of
+        all) first.
+
+    """
+    index = {str(k): i for i, k in enumerate(keypoints)}
+    conf = np.asarray(confidence, dtype=np.float64)
+    table = DE_LEVA[sex]
+    per_segment = []
+    for segment in SEGMENTS:
+        side, _, kind = segment.partition("_") if segment not in table else ("", "", segment)
+        near, far = table[kind][:2]
+        names = {n for end in (near, far) for n in _sided(end, side).split("+")}
+        per_segment.append(np.min([conf[:, index[n], :] for n in sorted(names)], axis=0))
+    seg = np.stack(per_segment, axis=1)
+    return np.concatenate([seg.min(axis=1, keepdims=True), seg], axis=1)
 
 
 def _sided(end: str, side: str) -> str:

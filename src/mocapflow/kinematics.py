@@ -203,12 +203,26 @@ def com_dataset(
         dtype=np.float64,
         chunks=(pos.chunks[0], (3,), (len(names),), pos.chunks[3]),
     )
+    conf = points.confidence.data.rechunk({0: TRIANGULATE_FRAMES, 1: -1, 2: -1})
+    confidence = da.map_blocks(
+        body.com_confidence,
+        conf,
+        keypoints=keypoints,
+        sex=sex,
+        dtype=np.float64,
+        chunks=(conf.chunks[0], (len(names),), conf.chunks[2]),
+    )
     table = body.DE_LEVA[sex]
     fractions = [1.0] + [table[s.split("_", 1)[1] if s.startswith(("left_", "right_")) else s][2]
                          for s in body.SEGMENTS]  # fmt: skip
     ds = xr.Dataset(
         {
             "position": (("time", "space", "keypoint", "individual"), arr, {"units": "mm"}),
+            "confidence": (
+                ("time", "keypoint", "individual"),
+                confidence,
+                {"description": "the lowest confidence of the keypoints it is made from"},
+            ),
             "mass_fraction": (("keypoint",), np.asarray(fractions), {"source": "de Leva 1996"}),
         },
         coords={
