@@ -14,6 +14,7 @@ from helpers.cli import mocapflow, one_line
 from mocapflow import body, osim
 from mocapflow.errors import UsageError
 from mocapflow.kinematics import _solve_block, person_model
+from mocapflow.report import run_report_path
 from mocapflow.trackers.mediapipe_pose import BODY
 
 SAMPLE_ARGS = ("-t", "mediapipe", "-p", "max_people=1", "-f", "trc")
@@ -210,6 +211,9 @@ def test_ik_on_the_sample(sample):
             assert np.median(np.abs(ik_deg - geo)) <= 10.0, (side, joint)
         knee = ik[f"knee_flexion_{side[0]}"].values
         assert -10 <= knee.min() and knee.max() <= 150
+    page = run_report_path(store).read_text()
+    assert "Kinematics" in page and "OpenSim IK: marker error" in page
+    assert "knee flexion" in page
 
 
 @needs_opensim
@@ -218,8 +222,9 @@ def test_chunked_ik_equals_opensims_own_tool(sample, tmp_path):
     store, _ = sample
     copy = tmp_path / "pose.zarr"
     shutil.copytree(store, copy)
-    proc = mocapflow("kinematics", copy, "--ik-frames", "20", "--workers", "2")
+    proc = mocapflow("kinematics", copy, "--ik-frames", "20", "--workers", "2", cwd=tmp_path)
     assert "IK solved 100 of 100 frames" in one_line(proc.stdout)
+    assert not (tmp_path / "opensim.log").exists()  # OpenSim's own log file stays off
     opensim = osim.require()
     model = tmp_path / "pose.osim"
     assert opensim.Model(str(model)).getCoordinateSet().getSize() == len(osim.COORDINATES)

@@ -129,7 +129,9 @@ def require():
         raise UsageError(INSTALL)
     import opensim
 
-    opensim.Logger.setLevelString("error")  # its own log goes to stdout otherwise
+    # OpenSim logs to stdout and to ./opensim.log unless told otherwise: a library stays quiet.
+    opensim.Logger.removeFileSink()
+    opensim.Logger.setLevelString("error")
     return opensim
 
 

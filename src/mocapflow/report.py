@@ -4,7 +4,8 @@ Beside Dask's performance report (how the cluster spent its time), this one
 says what was recorded and what came out: each view's frames, status, frames
 per second of its tasks and detection rate over time, the failures and
 warnings, and for 3-D runs the reprojection error over time and the bones'
-stability.
+stability; after ``kinematics``, the main joint angles (left against right) and
+the IK marker error under them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from . import ledger
 from . import store as _store
 from .page import bullets, table
 from .quality import doubt_line, people_line
-from .schema import POINTS3D
+from .schema import ANGLES, IK, POINTS3D
 
 __all__ = ["run_report_path", "write_run_report"]
 
@@ -145,6 +146,47 @@ def _error_plot(store: Path, unit: str):
     return fig
 
 
+#: The angles the report plots, left against right.
+MAIN_ANGLES = ("hip_flexion", "knee_flexion", "ankle_flexion", "shoulder_flexion", "elbow_flexion")
+#: Left and right, in every kinematics plot.
+SIDE_COLOURS = {"left": "#1f77b4", "right": "#d62728"}
+
+
+def _kinematics_plots(store: Path, unit: str, records: dict) -> list:
+    """Plot the main joint angles (left against right) and, under them, the IK marker error."""
+    from bokeh.models import Span
+
+    figures = []
+    if ANGLES in records and _store.has_group(store, ANGLES):
+        angles = _store.open_group(store, ANGLES)
+        people = [str(p) for p in angles.individual.values]
+        for joint in MAIN_ANGLES:
+            fig = _over_time(joint.replace("_", " "), unit, "degrees")
+            fig.height = 220
+            for i, who in enumerate(people):
+                for side, colour in SIDE_COLOURS.items():
+                    values = angles[f"{side}_{joint}"].values[:, i]
+                    x, y = _binned(values, angles.time.values)
+                    label = f"{who} {side}" if len(people) > 1 else side
+                    dash = "solid" if i == 0 else "dashed"
+                    fig.line(x, y, color=colour, line_dash=dash, legend_label=label)
+            fig.legend.location = "top_left"
+            figures.append(fig)
+    if IK in records and _store.has_group(store, IK):
+        ik = _store.open_group(store, IK)
+        fig = _over_time("OpenSim IK: marker error per frame (RMS)", unit, "mm")
+        fig.height = 220
+        for i, who in enumerate(map(str, ik.individual.values)):
+            x, y = _binned(ik.marker_rms.values[:, i], ik.time.values)
+            fig.line(x, y, line_dash="solid" if i == 0 else "dashed", legend_label=who)
+        threshold = float(ik.attrs.get("flag_mm", 0)) or None
+        if threshold:
+            fig.add_layout(Span(location=threshold, dimension="width", line_color="grey",
+                                line_dash="dotted"))  # fmt: skip
+        figures.append(fig)
+    return figures
+
+
 def _gather(store: Path) -> dict:
     """Read what the report says of a store, once: facts, tables, notes and figures."""
     s = ledger.summary(store)
@@ -198,6 +240,10 @@ def write_run_report(store: str | Path) -> Path:
     if got["points_whole"]:
         parts.append(_error_plot(store, got["unit"]))
         parts.append(Div(text=bullets(got["figures"], "")))
+        records = ledger.group_records(store)
+        if any(g in records for g in (ANGLES, IK)):
+            parts.append(Div(text="<h2>Kinematics</h2>"))
+            parts += _kinematics_plots(store, got["unit"], records)
     path = run_report_path(store)
     tmp = path.with_name(path.name + ".partial")
     tmp.write_text(file_html(column(*parts), resources=INLINE, title=f"mocapflow: {store.name}"))

@@ -10,13 +10,14 @@ from pathlib import Path
 EXE = str(Path(sys.executable).with_name("mocapflow"))
 
 
-def mocapflow(*args, ok=(0,), timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run ``mocapflow ARGS``; assert its exit code is one of ``ok``; return the process."""
+def mocapflow(*args, ok=(0,), timeout: int = 600, cwd=None) -> subprocess.CompletedProcess:
+    """Run ``mocapflow ARGS`` (in ``cwd``); assert its exit code is one of ``ok``; return it."""
     proc = subprocess.run(
         [EXE, *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
+        cwd=cwd,
         env={**os.environ, "COLUMNS": "300"},  # tables and lines unwrapped
     )
     assert proc.returncode in ok, proc.stderr
