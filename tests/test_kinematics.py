@@ -214,6 +214,9 @@ def test_ik_on_the_sample(sample):
     page = run_report_path(store).read_text()
     assert "Kinematics" in page and "OpenSim IK: marker error" in page
     assert "knee flexion" in page
+    info = one_line(mocapflow("info", store).stdout)
+    assert "angles: 17 joint angles (degrees) from filtered" in info
+    assert "ik: id_0: 100 of 100 frames solved, marker RMS median" in info
 
 
 @needs_opensim

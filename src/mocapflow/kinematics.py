@@ -39,6 +39,7 @@ from .schema import (
     IK,
     IK_FLAG_MM,
     IK_FRAMES,
+    KINEMATICS_GROUPS,
     TRIANGULATE_FRAMES,
     software_attrs,
     strings,
@@ -52,6 +53,7 @@ __all__ = [
     "KinematicsResult",
     "angles_dataset",
     "com_dataset",
+    "describe",
     "ik_dataset",
     "kinematics_store",
     "person_model",
@@ -537,3 +539,50 @@ def kinematics_store(
                 "flagged": _frames(solved.flagged.values[:, j]),
             }
     return result
+
+
+def describe(store: str | Path) -> list[str]:
+    """Return one line per kinematics group of a store (``mocapflow info``), none if absent.
+
+    Parameters
+    ----------
+    store : str or Path
+        A mocapflow store.
+
+    Returns
+    -------
+    list of str
+        ``angles``: how many angles, from which group; ``com``: segments and mass;
+        ``ik``: per person the frames solved, the marker error and the frames flagged.
+    """
+    store = Path(store)
+    records = ledger.group_records(store)
+    lines = []
+    for name in KINEMATICS_GROUPS:
+        if name not in records or not _store.has_group(store, name):
+            continue
+        ds = _store.open_group(store, name)
+        source = ds.attrs.get("source_group", "?")
+        if name == ANGLES:
+            lines.append(f"{name}: {len(ds.data_vars)} joint angles (degrees) from {source}")
+        elif name == COM:
+            mass = ds.attrs.get("mass_kg")
+            lines.append(
+                f"{name}: whole body and {ds.sizes['keypoint'] - 1} segments (de Leva 1996, "
+                f"{ds.attrs.get('sex', 'male')}) from {source}" + (f", {mass:g} kg" if mass else "")
+            )
+        else:
+            for who in ds.individual.values:
+                rms = ds.marker_rms.sel(individual=who).values
+                solved = np.isfinite(rms)
+                flagged = int(ds.flagged.sel(individual=who).values.sum())
+                text = f"{name}: {who}: {int(solved.sum())} of {len(rms)} frames solved"
+                if solved.any():
+                    text += (
+                        f", marker RMS median {np.median(rms[solved]):.1f} mm, "
+                        f"max {rms[solved].max():.1f} mm"
+                    )
+                limit = ds.attrs.get("flag_mm", IK_FLAG_MM)
+                text += f", {flagged} flagged (RMS above {limit:g} mm)"
+                lines.append(text)
+    return lines

@@ -280,6 +280,11 @@ def print_info(store, s: dict) -> None:
     for k, v in facts.items():
         out.print(f"[bold]{k:>9}[/]: {escape(str(v))}", highlight=False)
     print_summary({"views": [], "groups": s["groups"]}, doubts=True)
+    if s["groups"]:
+        from ..kinematics import describe
+
+        for line in describe(store):
+            out.print(escape(line), highlight=False)
     for name, why in s["stale"].items():
         out.print(f"[yellow]stale:[/] {escape(name)}: {escape(why)}", highlight=False)
     print_problems(store, s["problems"])
