@@ -458,6 +458,8 @@ def kinematics_store(
     if sex not in body.DE_LEVA:
         raise UsageError(f"--sex {sex}: choose from {', '.join(body.DE_LEVA)}")
     source = _source_group(store, group)
+    if stale := ledger.freshness(store).get(source):
+        logger.warning("%s/%s is stale: %s", store, source, stale)
     points = _store.open_group(store, source)
     keypoints = [str(k) for k in points.keypoint.values]
     body.check_keypoints(keypoints)
