@@ -540,6 +540,8 @@ def triangulate_store(
     else:
         lazy = graph.points3d(store, tracks, cameras, settings)
     lazy.attrs["up_axis"] = up_axis
+    # the cameras as fitted to the videos: render and the 3-D player draw with them
+    lazy.attrs["cameras"] = {str(n): c.to_dict() for n, c in cameras.items()}
     if plan is not None:
         lazy.attrs["sync"] = plan.attrs()
     n_blocks = len(lazy.position.data.chunks[0])
