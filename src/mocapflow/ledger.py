@@ -57,6 +57,8 @@ __all__ = [
     "prepare",
     "record_export",
     "record_group",
+    "record_render",
+    "render_record",
     "remake_command",
     "remove_partial_files",
     "root_attrs",
@@ -79,6 +81,7 @@ _RECORDS = "chunks"  # one JSON per finished tracking task
 _GROUPS = "groups"  # one JSON per 3-D group written
 _ATTRS = "attrs.json"  # a copy of the root attributes
 _EXPORTS = "exports.json"  # which group version each export was written from
+_RENDER = "render.json"  # the last render: its videos and thumbnails (the run report shows them)
 #: Bytes of each sampled block, and how many blocks a video contributes.
 _BLOCK = 64 * 1024
 _BLOCKS = 8
@@ -766,3 +769,15 @@ def summary(path: str | Path) -> dict:
         "problems": problems,
         "stale": {k: v for k, v in freshness(path).items() if v},
     }
+
+
+def record_render(path: str | Path, record: dict) -> None:
+    """Record the last render of a store: its group, videos and thumbnails (paths as strings)."""
+    folder = _dir(Path(path))
+    folder.mkdir(exist_ok=True)
+    _write_json(folder / _RENDER, {**record, "made": now()})
+
+
+def render_record(path: str | Path) -> dict:
+    """Return the last render's record (see :func:`record_render`), or ``{}``."""
+    return _read_json(_dir(Path(path)) / _RENDER, {})

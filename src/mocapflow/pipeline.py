@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from .kinematics import KinematicsResult
+    from .render import RenderResult
 
 logger = logging.getLogger(__name__)
 
@@ -210,6 +211,8 @@ class PipelineResult:
         The views' offsets, when ``sync`` or ``offsets`` set them.
     kinematics : KinematicsResult or None
         What ``kinematics`` wrote.
+    render : RenderResult or None
+        What ``render`` wrote.
 
     """
 
@@ -221,11 +224,13 @@ class PipelineResult:
     verdict: str | None = None
     sync: SyncResult | None = None
     kinematics: KinematicsResult | None = None
+    render: RenderResult | None = None
 
     @property
     def exit_code(self) -> int:
         """1 when a view failed or the 3-D cannot be trusted, else 0."""
-        return 1 if self.verdict else self.tracking.exit_code
+        failed = self.render is not None and self.render.failed
+        return 1 if self.verdict or failed else self.tracking.exit_code
 
 
 def run_pipeline(
@@ -248,6 +253,7 @@ def run_pipeline(
     offsets: dict[str, float] | None = None,
     kinematics: bool = False,
     mass: float | None = None,
+    render: bool = False,
 ) -> PipelineResult:
     """Track, triangulate, filter and export a recording on one cluster.
 
@@ -292,6 +298,10 @@ def run_pipeline(
         kinematics (:func:`mocapflow.kinematics.kinematics_store`), on the same cluster.
     mass : float, optional
         The person's mass (kg) for the kinematics.
+    render : bool
+        End by rendering every view with its detections and the 3-D skeleton
+        (:func:`mocapflow.render.render_store`), on the same cluster; the run
+        report shows a few rendered frames of each view.
 
     Returns
     -------
@@ -347,10 +357,15 @@ def run_pipeline(
             from .kinematics import kinematics_store
 
             body = kinematics_store(tracking.store, mass=mass, cluster=session)
+        drawn = None
+        if render:
+            from .render import render_store
+
+            drawn = render_store(tracking.store, overwrite=True, cluster=session)
     exports = export_store(tracking.store, formats) if formats else []
     verdict = points.attrs.get("verdict")
     return PipelineResult(
-        tracking, Path(calibration), tracking.store, exports, fit, verdict, synced, body
+        tracking, Path(calibration), tracking.store, exports, fit, verdict, synced, body, drawn
     )
 
 

@@ -41,6 +41,9 @@ __all__ = [
     "IK",
     "IK_FLAG_MM",
     "IK_FRAMES",
+    "RENDER_ERROR_PX",
+    "RENDER_FRAMES",
+    "RENDER_THUMBNAILS",
     "KINEMATICS_GROUPS",
     "BATCH_FRAMES",
     "CONFIDENCE",
@@ -95,6 +98,12 @@ IK_FRAMES = 120
 IK_FLAG_MM = 30.0
 #: The person's mass when none is given (kg): segment masses in the OpenSim model only.
 DEFAULT_MASS = 70.0
+#: Frames per render task, at least: each range runs on to the source's next keyframe.
+RENDER_FRAMES = 240
+#: A reprojected point this far (px) from the view's detection is drawn red (0: green).
+RENDER_ERROR_PX = 30.0
+#: Rendered frames per view kept as JPEG thumbnails for the run report.
+RENDER_THUMBNAILS = 3
 
 #: The tracker of every command that tracks, unless ``--tracker`` says otherwise.
 DEFAULT_TRACKER = "mediapipe"

@@ -6,11 +6,12 @@
 ``tracking``     process, batch, info, synth, cluster show, demo
 ``reconstruct``  calibrate, triangulate, filter, export, run
 ``kinematics``   kinematics
+``render``       render
 """
 
 import gc
 
-from . import kinematics, reconstruct, tracking  # noqa: F401  (registers the commands)
+from . import kinematics, reconstruct, render, tracking  # noqa: F401  (registers the commands)
 from .app import app
 
 __all__ = ["app", "run"]

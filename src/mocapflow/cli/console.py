@@ -367,3 +367,17 @@ def print_kinematics(result) -> None:
         err.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     for path in result.files:
         out.print(f"wrote {path}", highlight=False)
+
+
+def print_render(result) -> None:
+    """Print what ``render`` wrote: per view its video, and the views that failed."""
+    drawn = f" with {result.group}" if result.group else " (detections only: no 3-D group)"
+    out.print(
+        escape(f"{result.store}: {len(result.videos)} view(s) rendered{drawn}, "
+               f"{result.tasks} tasks"),
+        highlight=False,
+    )  # fmt: skip
+    for view, why in result.failed.items():
+        err.print(f"[red]failed:[/] {escape(view)}: {escape(why)}", highlight=False)
+    for path in result.videos.values():
+        out.print(f"wrote {path}", highlight=False)

@@ -15,6 +15,7 @@ from .app import app, err, errors, out
 from .console import (
     print_calibration,
     print_kinematics,
+    print_render,
     print_result,
     print_summary,
     print_sync,
@@ -289,6 +290,10 @@ def run_cmd(
         bool, typer.Option(help="End with joint angles, centre of mass and OpenSim IK.")
     ] = False,
     mass: opt.Mass = None,
+    render: Annotated[
+        bool,
+        typer.Option(help="End by rendering every view with the detections and the 3-D skeleton."),
+    ] = False,
     max_gap: opt.MaxGap = FILTER.max_gap,
     cutoff: opt.Cutoff = FILTER.cutoff,
     order: opt.Order = FILTER.order,
@@ -311,6 +316,7 @@ def run_cmd(
             offsets=parse_offsets(offset),
             kinematics=kinematics,
             mass=mass,
+            render=render,
             calibration=calibration,
             calibration_recording=calibration_recording,
             tracker=tracker,
@@ -340,6 +346,8 @@ def run_cmd(
         out.print(f"wrote {path}", highlight=False)
     if result.kinematics is not None:
         print_kinematics(result.kinematics)
+    if result.render is not None:
+        print_render(result.render)
     untrusted(result.verdict)
     raise typer.Exit(result.exit_code)
 
