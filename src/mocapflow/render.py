@@ -41,7 +41,7 @@ from . import ledger
 from . import store as _store
 from .errors import MocapflowError, StoreError, UsageError, VideoError
 from .palette import person_colours, rgb, view_colours
-from .schema import GROUPS_3D, RENDER_ERROR_PX, RENDER_FRAMES, RENDER_THUMBNAILS
+from .schema import GROUPS_3D, RENDER_ERROR_PX, RENDER_FRAMES, RENDER_THUMBNAILS, RENDER_X264
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -272,7 +272,8 @@ def _render_segment(task: dict) -> dict:
     path = Path(task["path"])
     n = 0
     try:
-        with VideoWriter(path, task["fps"], "h264", gop=max(task["stop"] - task["start"], 1)) as w:
+        gop = max(task["stop"] - task["start"], 1)  # one keyframe: the segment's first frame
+        with VideoWriter(path, task["fps"], "h264", gop=gop, options=RENDER_X264) as w:
             frames = iter_range(
                 task["video"], task["start"], task["stop"], task["start_pts"], task["seek_pts"]
             )

@@ -44,6 +44,7 @@ __all__ = [
     "RENDER_ERROR_PX",
     "RENDER_FRAMES",
     "RENDER_THUMBNAILS",
+    "RENDER_X264",
     "KINEMATICS_GROUPS",
     "BATCH_FRAMES",
     "CONFIDENCE",
@@ -104,6 +105,9 @@ RENDER_FRAMES = 240
 RENDER_ERROR_PX = 30.0
 #: Rendered frames per view kept as JPEG thumbnails for the run report.
 RENDER_THUMBNAILS = 3
+#: x264 options of rendered videos: CRF 20 encodes 1080x1920 frames 1.8x faster than the
+#: test videos' CRF 16, in 60 % of the bytes (measured on the sample), for a picture to look at.
+RENDER_X264 = {"crf": "20", "preset": "veryfast"}
 
 #: The tracker of every command that tracks, unless ``--tracker`` says otherwise.
 DEFAULT_TRACKER = "mediapipe"

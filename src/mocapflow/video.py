@@ -790,6 +790,8 @@ class VideoWriter:
         One of :data:`CODECS`.
     gop : int
         Keyframe interval for inter-frame codecs.
+    options : dict of str to str, optional
+        Encoder options over the codec's defaults (:data:`CODECS`), e.g. ``{"crf": "20"}``.
 
     Notes
     -----
@@ -811,10 +813,17 @@ class VideoWriter:
     #: Seconds per timestamp unit of a video whose frames are written with their times.
     TIMED_TIME_BASE = Fraction(1, 90000)
 
-    def __init__(self, path: str | os.PathLike, fps: float, codec: str = "h264", gop: int = 120):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        codec: str = "h264",
+        gop: int = 120,
+        options: dict[str, str] | None = None,
+    ):
         if codec not in CODECS:
             raise UsageError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
-        encoder, _, pix_fmt, options = CODECS[codec]
+        encoder, _, pix_fmt, defaults = CODECS[codec]
         # MP4 index first (faststart): a file cut short still opens and decodes up to the cut.
         faststart = str(path).lower().endswith((".mp4", ".mov"))
         self._container = av.open(
@@ -825,7 +834,7 @@ class VideoWriter:
             encoder, rate=Fraction(fps).limit_denominator(1001)
         )
         self._stream.pix_fmt = pix_fmt
-        opts = dict(options)
+        opts = {**defaults, **(options or {})}
         if codec != "mjpg":  # intra-only: every frame is a keyframe
             opts["g"] = str(gop)
         if codec == "h264":  # keyframes exactly every `gop` frames, no scene-cut extras
