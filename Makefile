@@ -29,14 +29,25 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/mocapflow demo demo-output
 
-test: $(STAMP)
+# Blender as a Python module (bpy 5.0, CPython 3.11 only), in a venv of its own: the BVH
+# export's tests import their files with Blender's own importer (they skip without it).
+BPY := benchmarks/.peers/bpy/bin/python
+PYTHON311 ?= $(shell for p in python3.11 python3; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' >/dev/null 2>&1 && echo "$$p" && break; done)
+
+$(BPY):
+	@if [ -n "$(PYTHON311)" ] && $(PYTHON311) -m venv benchmarks/.peers/bpy \
+		&& $(BPY) -m pip install -q bpy==5.0.1; then echo "bpy installed for the Blender tests"; \
+	else rm -rf benchmarks/.peers/bpy; echo "bpy could not be installed: the Blender import tests will skip"; fi
+
+test: $(STAMP) $(BPY)
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 # A plain install (no test extras) in fresh venvs of Python 3.12 and 3.11 runs every command.
 check-install:
 	.ci/plain-install
 
-test-all: $(STAMP)
+test-all: $(STAMP) $(BPY)
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile -m ""
 
 lint: $(STAMP)

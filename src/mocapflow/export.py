@@ -8,6 +8,8 @@
 ``nwb``     NWB with ndx-pose, written by movement's ``to_nwb_file``
 ``dlc``     DeepLabCut ``.h5``, written by movement's ``to_dlc_file``
 ``sleap``   SLEAP analysis ``.h5``, written by movement's ``to_sleap_analysis_file``
+``bvh``     BVH motion (Blender, Unity, Maya): metres, Y up, a file per person
+            (:mod:`mocapflow.bvh`)
 ==========  ========================================================================
 
 **Which way is up.** A 3-D group records its world's up axis (``up_axis``: ``+z``
@@ -63,6 +65,7 @@ __all__ = [
     "export_path",
     "export_stem",
     "record_owner",
+    "to_bvh",
     "to_csv",
     "to_movement",
     "to_npy",
@@ -182,6 +185,42 @@ def to_trc(ds: xr.Dataset, path: str | Path, individual: str | None = None) -> P
     return Path(path)
 
 
+def to_bvh(ds: xr.Dataset, path: str | Path, individual: str | None = None) -> Path:
+    """Write one person's motion as a BVH file, for Blender, Unity and Maya (:mod:`mocapflow.bvh`).
+
+    Metres (Blender's importer takes a BVH unit as a metre at its default
+    scale, 1.0), Y up (the world's ``up_axis`` becomes +Y, as in the TRC; an
+    unknown one keeps the calibration's axes, with a warning), the frame rate
+    of the group. The hierarchy is MediaPipe's body, else the tracker's
+    skeleton (``skeleton`` attribute); a rotation that cannot be computed in a
+    frame holds its last value.
+
+    Raises
+    ------
+    UsageError
+        If the keypoints are not MediaPipe's and the group records no skeleton.
+
+    """
+    from .bvh import fit_bvh, hierarchy, write_bvh
+
+    skeleton = ds.attrs.get("skeleton")
+    hierarchy(_names(ds), skeleton, str(path))  # a store it cannot be made of: refused first
+    unit = str(ds.attrs.get("space_unit", ds.position.attrs.get("units", "mm")))
+    up = ds.attrs.get("up_axis")
+    if up not in TO_Y_UP:
+        logger.warning(
+            "%s: the world's up axis is not known, so the BVH keeps the calibration's axes "
+            "(BVH takes Y as up); calibrate with --origin board on a level board, or use "
+            "a Qualisys calibration",
+            path,
+        )
+        up = "+y"
+    yup = _frames(ds, individual=individual) @ TO_Y_UP[up].T * _METRES.get(unit, 1e-3)
+    fps = float(ds.attrs.get("fps") or 30.0)
+    bvh = fit_bvh(yup, _names(ds), skeleton, fps=fps, what=str(path))
+    return write_bvh(path, bvh)
+
+
 def to_movement(ds: xr.Dataset) -> xr.Dataset:
     """Return a 3-D group as movement's poses dataset: position, confidence and its attributes."""
     keep = ("source_software", "ds_type", "fps", "time_unit", "space_unit")
@@ -289,6 +328,7 @@ BUILTIN = {
         _movement_format("nwb", ".nwb"),
         _movement_format("dlc", ".dlc.h5"),
         _movement_format("sleap", ".sleap.h5"),
+        ExportFormat("bvh", ".bvh", to_bvh),
     )
 }
 #: Formats written by mocapflow itself, in the order ``export`` writes them by default.
