@@ -395,10 +395,11 @@ def test_a_store_without_a_skeleton_or_3d_is_refused_in_one_line(markers):
     tracked, triangulated = markers
     line = error_line(mocapflow("export", tracked, "-f", "bvh", ok=(2,)))
     assert "no 3-D points (only the 2-D tracks" in line
-    line = error_line(mocapflow("export", triangulated, "-f", "bvh", ok=(2,)))
-    assert "session01.points3d.bvh: a BVH needs the tracker's skeleton" in line
+    line = error_line(mocapflow("export", triangulated, "-f", "csv,bvh", ok=(2,)))
+    assert "mocapflow.zarr/points3d: a BVH needs the tracker's skeleton" in line
     assert "-t mediapipe" in line
-    assert not list(triangulated.parent.glob("*.bvh"))
+    # refused before any file of the export is written, the csv included
+    assert not list(triangulated.parent.glob("*.bvh")) + list(triangulated.parent.glob("*.csv"))
 
 
 def test_holistic_hands_hang_from_the_wrists_and_the_face_mesh_is_left_out(walk, tmp_path):

@@ -221,6 +221,12 @@ def to_bvh(ds: xr.Dataset, path: str | Path, individual: str | None = None) -> P
     return write_bvh(path, bvh)
 
 
+def _bvh_accepts(ds: xr.Dataset, where: str) -> None:
+    from .bvh import hierarchy
+
+    hierarchy(_names(ds), ds.attrs.get("skeleton"), where)
+
+
 def to_movement(ds: xr.Dataset) -> xr.Dataset:
     """Return a 3-D group as movement's poses dataset: position, confidence and its attributes."""
     keep = ("source_software", "ds_type", "fps", "time_unit", "space_unit")
@@ -277,6 +283,9 @@ class ExportFormat:
     per_person : bool
         A file holds one individual: a group of several people is written to
         one file per person. False: one file holds them all.
+    accepts : callable, optional
+        ``accepts(ds, where)``: raises a one-line :class:`UsageError` for a group
+        the format cannot hold, before any file of the export is written.
 
     """
 
@@ -287,6 +296,7 @@ class ExportFormat:
     needs: str | None = None
     install: str | None = None
     per_person: bool = True
+    accepts: Callable[[xr.Dataset, str], None] | None = None
 
     def check(self) -> None:
         """Refuse, in one line, a format whose writer's module is not installed.
@@ -328,7 +338,7 @@ BUILTIN = {
         _movement_format("nwb", ".nwb"),
         _movement_format("dlc", ".dlc.h5"),
         _movement_format("sleap", ".sleap.h5"),
-        ExportFormat("bvh", ".bvh", to_bvh),
+        ExportFormat("bvh", ".bvh", to_bvh, accepts=_bvh_accepts),
     )
 }
 #: Formats written by mocapflow itself, in the order ``export`` writes them by default.

@@ -138,8 +138,10 @@ def export_store(
         raise UsageError(
             f"--out-dir {folder}: cannot create it ({exc.strerror}); give a folder you can write"
         ) from None
-    for fmt in chosen:  # a writer's missing module is said before any file is written
+    for fmt in chosen:  # a writer's missing module, or data it cannot hold, is said first
         fmt.check()
+        if fmt.accepts is not None:
+            fmt.accepts(ds, f"{store}/{found}")
     people = [str(i) for i in ds.individual.values] if ds.sizes["individual"] > 1 else [None]
     jobs = [
         (fmt, export_path(store, found, fmt.name, folder, person), person)
