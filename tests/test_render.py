@@ -15,6 +15,7 @@ import pytest
 from helpers.cli import mocapflow, one_line
 from mocapflow import ledger
 from mocapflow.render import error_colour, join_segments, render_ranges
+from mocapflow.report import run_report_path, view_errors
 from mocapflow.synthetic import TRUE_CALIBRATION, synthesize
 from mocapflow.video import VideoWriter, probe, read_frames
 
@@ -159,3 +160,10 @@ def test_run_render_on_the_real_sample(tmp_path):
     thumbs = ledger.render_record(out)["thumbnails"]
     assert sorted(thumbs) == ["cam01", "cam02", "cam03", "cam04"]
     assert all(len(t) == 3 for t in thumbs.values())
+    # run's default tracks several detections per view: the report's error per view
+    # compares each 3-D point with the view's nearest detection of it, as the render does
+    errors, _, reason = view_errors(out)
+    assert reason is None and sorted(errors) == ["cam01", "cam02", "cam03", "cam04"]
+    assert all(3 < np.nanmedian(e) < 30 for e in errors.values())
+    page = run_report_path(out).read_text()  # the run report shows them
+    assert "Rendered frames" in page and page.count("<img src='data:image/jpeg;base64,") == 12

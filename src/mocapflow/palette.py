@@ -4,14 +4,15 @@ The run report's plots, the 3-D player's camera markers and the rendered
 videos' captions give a view the same colour, so a legend tells ``cam01`` from
 ``cam04`` wherever it is read. The colours are Tableau's 10 (Bokeh's
 ``Category10_10``, matplotlib's ``tab10``), then the lighter ten of Tableau 20
-for more views; after twenty they repeat.
+for more views; after twenty they repeat. People have colours of their own
+(:data:`PEOPLE`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["COLOURS", "person_colours", "rgb", "view_colours"]
+__all__ = ["COLOURS", "PEOPLE", "person_colours", "rgb", "view_colours"]
 
 #: Tableau 10, then the lighter half of Tableau 20.
 COLOURS = (
@@ -22,8 +23,13 @@ COLOURS = (
 )  # fmt: skip
 
 
-def _assign(names: Iterable[str], offset: int = 0) -> dict[str, str]:
-    return {str(n): COLOURS[(i + offset) % len(COLOURS)] for i, n in enumerate(names)}
+#: People: ColorBrewer's Dark2 (Bokeh's ``Dark2_8``), apart from the views' colours, so a
+#: person is not taken for a camera in the 3-D player.
+PEOPLE = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
+
+
+def _assign(names: Iterable[str], colours: tuple[str, ...] = COLOURS) -> dict[str, str]:
+    return {str(n): colours[i % len(colours)] for i, n in enumerate(names)}
 
 
 def view_colours(views: Iterable[str]) -> dict[str, str]:
@@ -44,8 +50,8 @@ def view_colours(views: Iterable[str]) -> dict[str, str]:
 
 
 def person_colours(people: Iterable[str]) -> dict[str, str]:
-    """Return each person's colour (``#rrggbb``), in the 3-D group's order of individuals."""
-    return _assign(people)
+    """Return each person's colour (``#rrggbb``, :data:`PEOPLE`), in the 3-D group's order."""
+    return _assign(people, PEOPLE)
 
 
 def rgb(colour: str) -> tuple[int, int, int]:

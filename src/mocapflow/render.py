@@ -63,6 +63,8 @@ logger = logging.getLogger(__name__)
 
 #: Grey, for a point this view has no detection of (BGR).
 NO_ERROR = (160, 160, 160)
+#: A thumbnail's longer side, pixels.
+THUMBNAIL_PX = 480
 #: The detections' colour (BGR).
 DETECTION = (255, 255, 255)
 
@@ -296,7 +298,10 @@ def _render_segment(task: dict) -> dict:
                 if i in task["thumbnails"]:
                     import cv2
 
-                    cv2.imwrite(str(task["thumbnails"][i]), frame, [cv2.IMWRITE_JPEG_QUALITY, 80])
+                    scale = min(1.0, THUMBNAIL_PX / max(frame.shape[:2]))
+                    small = cv2.resize(frame, None, fx=scale, fy=scale,
+                                       interpolation=cv2.INTER_AREA)  # fmt: skip
+                    cv2.imwrite(str(task["thumbnails"][i]), small, [cv2.IMWRITE_JPEG_QUALITY, 80])
     except MocapflowError as exc:
         return {"view": task["view"], "error": str(exc)}
     return {"view": task["view"], "start": task["start"], "frames": n, "path": str(path)}
@@ -619,4 +624,8 @@ def render_store(
     )
     for view, why in result.failed.items():
         logger.warning("%s: %s", view, why)
+    from .report import run_report_path, write_run_report
+
+    if run_report_path(store).exists():  # the run report shows a few rendered frames
+        write_run_report(store)
     return result
