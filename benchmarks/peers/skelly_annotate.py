@@ -20,6 +20,7 @@ times apart, by wrapping skellytracker's own functions:
 import json
 import sys
 import time
+import types
 from pathlib import Path
 
 import cv2
@@ -44,16 +45,34 @@ def timed(name, fn):
     return wrapper
 
 
-class TimedCapture(cv2.VideoCapture):
+class TimedCapture:
+    """``cv2.VideoCapture`` with its ``read`` timed (a wrapper: a Python subclass of
+    OpenCV 4.8's capture crashes the garbage collector)."""
+
+    def __init__(self, *args):
+        self._capture = cv2.VideoCapture(*args)
+
     def read(self, *args):
         t = time.perf_counter()
         try:
-            return super().read(*args)
+            return self._capture.read(*args)
         finally:
             spent["decode"] += time.perf_counter() - t
 
+    def __getattr__(self, name):
+        return getattr(self._capture, name)
 
-base_tracker.cv2.VideoCapture = TimedCapture  # the module's own cv2 reference
+
+class _Cv2(types.ModuleType):
+    """cv2 as skellytracker's base tracker sees it: the same, with the capture timed."""
+
+    VideoCapture = TimedCapture
+
+    def __getattr__(self, name):
+        return getattr(cv2, name)
+
+
+base_tracker.cv2 = _Cv2("cv2")  # the module's own cv2 reference
 handler = video_handler.VideoHandler
 handler.add_frame = timed("write", handler.add_frame)
 handler.close = timed("write", handler.close)
