@@ -31,6 +31,7 @@ def test_the_readme_has_console_blocks():
     assert len(commands) >= 10 and all(c.startswith("mocapflow ") for c in commands)
 
 
+@pytest.mark.timeout(1200)  # every command of the README, one after another
 def test_every_console_command_of_the_readme_runs(tmp_path):
     shutil.copytree(REPO / "samples", tmp_path / "samples")
     shutil.copy(REPO / "cluster.yaml", tmp_path / "cluster.yaml")

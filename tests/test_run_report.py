@@ -231,3 +231,14 @@ def test_a_store_without_3d_has_no_player(markers_recording, tmp_path):
     assert "detection rate per view" in page
     for colour in view_colours([f"cam{i}" for i in range(1, 5)]).values():
         assert colour in page
+
+
+def test_a_store_with_nothing_to_plot_still_has_its_page(markers_recording, tmp_path):
+    """framestats tracks no keypoints: no plot at all, and the page is written all the same."""
+    import mocapflow
+
+    res = mocapflow.process(markers_recording, "framestats", tmp_path / "f.zarr",
+                            cluster=mocapflow.ClusterOptions("threads", workers=2))  # fmt: skip
+    assert res.exit_code == 0
+    page = run_report_path(res.store).read_text()
+    assert re.findall(r"<h2 id='[^']*'>([^<]*)</h2>", page)[:2] == list(SECTIONS)[:2]

@@ -532,6 +532,10 @@ def write_run_report(store: str | Path, thumbnails: dict[str, list[Path]] | None
         for fig in _kinematics_plots(store, unit, records):
             plot(fig)
 
+    if not models:  # a store with nothing to plot (framestats, every view failed)
+        from bokeh.models import Div
+
+        models.append(Div(text="", name="empty"))  # Bokeh's page needs one model; not placed
     path = run_report_path(store)
     tmp = path.with_name(path.name + ".partial")
     page = file_html(
