@@ -30,12 +30,11 @@ import numpy as np
 from . import body, ledger, osim
 from . import store as _store
 from .cluster.session import ClusterOptions, Session, Work
-from .errors import StoreError, UsageError
+from .errors import UsageError
 from .schema import (
     ANGLES,
     COM,
     DEFAULT_MASS,
-    GROUPS_3D,
     IK,
     IK_FLAG_MM,
     IK_FRAMES,
@@ -392,20 +391,6 @@ def ik_dataset(
     )
 
 
-def _source_group(store: Path, group: str | None) -> str:
-    if group is not None:
-        if group not in GROUPS_3D:
-            raise UsageError(f"--group {group}: choose from {', '.join(GROUPS_3D)}")
-        if not _store.has_group(store, group):
-            raise StoreError(f"{store}: no {group} group; run mocapflow run or triangulate first")
-        ledger.check_whole(store, group)
-        return group
-    complete = ledger.complete_groups(store)
-    if not complete:
-        raise StoreError(f"{store}: no 3-D points; run mocapflow triangulate first")
-    return complete[0]
-
-
 def _frames(indices: np.ndarray) -> list[int]:
     return [int(i) for i in np.flatnonzero(indices)]
 
@@ -457,7 +442,7 @@ def kinematics_store(
         raise UsageError(f"--mass {mass}: give the person's mass in kg (0 to 500)")
     if sex not in body.DE_LEVA:
         raise UsageError(f"--sex {sex}: choose from {', '.join(body.DE_LEVA)}")
-    source = _source_group(store, group)
+    source = ledger.choose_group(store, group)
     if stale := ledger.freshness(store).get(source):
         logger.warning("%s/%s is stale: %s", store, source, stale)
     points = _store.open_group(store, source)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import __version__
 from . import store as _store
-from .errors import StoreError
+from .errors import StoreError, UsageError
 from .schema import (
     DECODED,
     FILTERED,
@@ -43,6 +43,7 @@ __all__ = [
     "changes",
     "check_layout",
     "check_whole",
+    "choose_group",
     "complete_groups",
     "done_chunks",
     "finalize",
@@ -455,6 +456,40 @@ def unfinished_groups(path: str | Path, records: dict | None = None) -> list[str
     """
     records = group_records(path) if records is None else records
     return [g for g in GROUPS_3D if g not in records and _store.has_group(path, g)]
+
+
+def choose_group(path: str | Path, group: str | None, required: bool = True) -> str | None:
+    """Return the 3-D group a stage reads: ``group`` if given and whole, else the preferred one.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The store.
+    group : str, optional
+        ``--group``; default the first whole one of :data:`~mocapflow.schema.GROUPS_3D`
+        (``filtered``, else ``points3d``).
+    required : bool
+        Raise when the store has no whole 3-D group; False returns None then.
+
+    Raises
+    ------
+    UsageError
+        For a group that is not a 3-D group.
+    StoreError
+        For a group the store lacks or that is damaged, or none when required.
+    """
+    path = Path(path)
+    if group is None:
+        complete = complete_groups(path)
+        if not complete and required:
+            raise StoreError(f"{path}: no 3-D points; run mocapflow triangulate first")
+        return complete[0] if complete else None
+    if group not in GROUPS_3D:
+        raise UsageError(f"--group {group}: choose from {', '.join(GROUPS_3D)}")
+    if not _store.has_group(path, group):
+        raise StoreError(f"{path}: no {group} group; run mocapflow run or triangulate first")
+    check_whole(path, group)
+    return group
 
 
 def complete_groups(path: str | Path) -> list[str]:

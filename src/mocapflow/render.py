@@ -39,9 +39,9 @@ import numpy as np
 
 from . import ledger
 from . import store as _store
-from .errors import MocapflowError, StoreError, UsageError, VideoError
+from .errors import MocapflowError, UsageError, VideoError
 from .palette import person_colours, rgb, view_colours
-from .schema import GROUPS_3D, RENDER_ERROR_PX, RENDER_FRAMES, RENDER_THUMBNAILS, RENDER_X264
+from .schema import RENDER_ERROR_PX, RENDER_FRAMES, RENDER_THUMBNAILS, RENDER_X264
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -414,18 +414,6 @@ def find_video(store: Path, recorded: str, videos: Path | None = None) -> Path:
     )
 
 
-def _group_of(store: Path, group: str | None) -> str | None:
-    complete = ledger.complete_groups(store)
-    if group is None:
-        return complete[0] if complete else None
-    if group not in GROUPS_3D:
-        raise UsageError(f"--group {group}: choose from {', '.join(GROUPS_3D)}")
-    if not _store.has_group(store, group):
-        raise StoreError(f"{store}: no {group} group; make it with mocapflow run or triangulate")
-    ledger.check_whole(store, group)
-    return group
-
-
 def render_store(
     store: str | Path,
     *,
@@ -491,7 +479,7 @@ def render_store(
             f"--views {','.join(unknown)}: no such view in {store}; "
             f"its views are {', '.join(names)}"
         )
-    source = _group_of(store, group)
+    source = ledger.choose_group(store, group, required=False)
     folder = Path(out) if out is not None else store.parent / f"{export_stem(store)}.render"
     targets = {v: folder / f"{v}.mp4" for v in chosen}
     there = [str(p) for p in targets.values() if p.exists()]
@@ -541,8 +529,9 @@ def render_store(
             result.failed[view] = str(exc)
             continue
         n = min(int(info.n_frames), int(tracks.sizes["time"]))
-        det = tracks.position.values[i, :n].transpose(0, 2, 1, 3)  # (time, k, 2, slot)
-        times = np.asarray(tracks.frame_time.values[i, :n], float)
+        one = tracks.isel(view=i, time=slice(0, n))  # this view's frames only
+        det = one.position.values.transpose(0, 2, 1, 3)  # (time, k, 2, slot)
+        times = np.asarray(one.frame_time.values, float)
         times = np.where(np.isfinite(times), times, np.arange(n) / (info.fps or fps_all))
         if points is not None and view in cameras:
             index = np.arange(n) + int(round(float(offsets.get(view, 0) or 0)))
