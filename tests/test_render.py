@@ -8,6 +8,7 @@ real sample is rendered at the end of a run (``run --render``).
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,3 +168,45 @@ def test_run_render_on_the_real_sample(tmp_path):
     assert all(3 < np.nanmedian(e) < 30 for e in errors.values())
     page = run_report_path(out).read_text()  # the run report shows them
     assert "Rendered frames" in page and page.count("<img src='data:image/jpeg;base64,") == 12
+
+
+def _green_at_truth(rec, out: Path) -> tuple[int, int]:
+    """Points drawn green at each true marker's projection, and points checked (frames 10-70)."""
+    truth = rec.ground_truth.position.values  # (time, 3, keypoint, individual) mm
+    green = checked = 0
+    for cam, video in zip(rec.cameras, rec.videos, strict=True):
+        drawn = read_frames(out / f"{video.stem}.mp4", 0, 90).astype(int)
+        for t in (10, 45, 70):  # view frames whose 3-D (12 frames on) is inside the 90
+            for x, y in np.round(cam.project(truth[t, :, :, 0].T)).astype(int):
+                if 3 <= x < 317 and 3 <= y < 237:
+                    patch = drawn[t, y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
+                    green += np.abs(patch - (0, 255, 0)).max() < 60
+                    checked += 1
+    return green, checked
+
+
+def test_views_aligned_by_sync_are_drawn_against_their_3d_frame(markers, tmp_path):
+    """3-D on the reference's clock, k frames after the views': frame i is drawn with 3-D i + k."""
+    import zarr
+
+    rec, store = markers
+    copy = tmp_path / "rec"
+    shutil.copytree(rec.path, copy)
+    group = ledger.choose_group(copy / "mocapflow.zarr", None)
+    k = 12
+    g = zarr.open_group(copy / "mocapflow.zarr" / group, mode="r+")
+    pos = g["position"][:]
+    shifted = np.full_like(pos, np.nan)
+    shifted[k:] = pos[:-k]  # the 3-D of view frame i now sits at i + k
+    g["position"][:] = shifted
+    views = [v.stem for v in rec.videos]
+    g.attrs["sync"] = {"offsets": {v: k for v in views}}
+    args = ("--videos", copy / "synchronized_videos", "--cluster", "threads")
+    mocapflow("render", copy / "mocapflow.zarr", "--out", tmp_path / "aligned", *args)
+    green, checked = _green_at_truth(rec, tmp_path / "aligned")
+    assert checked >= 30 and green == checked, (green, checked)
+    # The same 3-D without the offsets is drawn k frames off: the check above can fail.
+    g.attrs["sync"] = {"offsets": {v: 0 for v in views}}
+    mocapflow("render", copy / "mocapflow.zarr", "--out", tmp_path / "off", *args)
+    green, checked = _green_at_truth(rec, tmp_path / "off")
+    assert green < 0.5 * checked, (green, checked)
