@@ -22,8 +22,10 @@ What a frame shows:
 - a caption: the view's name in its colour, the frame number and its time.
 
 Views whose clocks were aligned (``sync``) are drawn against the 3-D frame
-they correspond to: frame ``i`` of a view with offset ``k`` shows the 3-D of
-frame ``i + k`` (the 3-D time axis is the reference view's).
+they correspond to, by time (:func:`three_d_frames`): frame ``i`` of a view
+with offset ``k`` at the reference's rate shows the 3-D of frame ``i + k``
+(the 3-D time axis is the reference view's); a view at another frame rate, or
+with irregular timestamps, shows the 3-D frame nearest its frame's instant.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ __all__ = [
     "project_points",
     "render_ranges",
     "render_store",
+    "three_d_frames",
 ]
 
 logger = logging.getLogger(__name__)
@@ -223,6 +226,47 @@ def draw_frame(
     cv2.putText(frame, caption, (pad, pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale,
                 (255, 255, 255), unit, cv2.LINE_AA)  # fmt: skip
     return frame
+
+
+def three_d_frames(
+    view_times: np.ndarray, ref_times: np.ndarray, offset: float, ref_fps: float
+) -> np.ndarray:
+    """Return the 3-D frame each frame of a view shows, by time (-1 where none).
+
+    Parameters
+    ----------
+    view_times : numpy.ndarray
+        The view's frames' own times, seconds from its first frame.
+    ref_times : numpy.ndarray
+        The reference view's (the 3-D time axis), likewise.
+    offset : float
+        The view's ``sync_offset``, reference frames (the sync module's
+        convention: the view's frame at time ``t`` shows the reference's
+        instant ``t + offset / ref_fps``).
+    ref_fps : float
+        The reference's frame rate.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(view_times),)`` int: the nearest 3-D frame, -1 before the first
+        or after the last (by more than half a frame).
+    """
+    ref = np.asarray(ref_times, np.float64)
+    instant = np.asarray(view_times, np.float64) + float(offset) / float(ref_fps)
+    good = np.isfinite(ref)
+    if not good.any():
+        return np.full(len(instant), -1, np.int64)
+    frames = np.flatnonzero(good).astype(np.float64)
+    index = np.interp(instant, ref[good], frames)
+    # beyond the ends, extrapolate at the reference's rate (interp would clamp)
+    index = np.where(instant < ref[good][0], frames[0] + (instant - ref[good][0]) * ref_fps, index)
+    index = np.where(
+        instant > ref[good][-1], frames[-1] + (instant - ref[good][-1]) * ref_fps, index
+    )
+    out = np.round(index)
+    out = np.where(np.isfinite(out) & (out >= 0) & (out < len(ref)), out, -1)
+    return out.astype(np.int64)
 
 
 def render_ranges(keyframes: np.ndarray, n_frames: int, chunk_frames: int) -> list[tuple[int, int]]:
@@ -467,6 +511,7 @@ def render_store(
     from .cluster.session import Session, Work
     from .export import export_stem
     from .runner import _watch
+    from .sync import frame_times
     from .video import probe
 
     store = Path(store)
@@ -498,7 +543,7 @@ def render_store(
     colours = view_colours(names)
     points = cameras = None
     people_bgr: list[tuple[int, int, int]] = [(255, 255, 255)]
-    offsets: dict = {}
+    aligned: dict = {}  # the 3-D group's sync record: its time axis is the reference's
     if source is not None:
         ds = _store.open_group(store, source)
         cameras = ds.attrs.get("cameras")
@@ -515,11 +560,12 @@ def render_store(
             points = np.full(pos.shape[:2] + (len(keypoints),) + pos.shape[3:], np.nan)
             points[:, :, where] = pos
             people_bgr = [_bgr(c) for c in person_colours(map(str, ds.individual.values)).values()]
-            offsets = (ds.attrs.get("sync") or {}).get("offsets") or {}
+            aligned = dict(ds.attrs.get("sync") or {})
 
     scratch = Path(tempfile.mkdtemp(prefix=".segments-", dir=folder))
     tasks, plan = [], {}
     fps_all = float(tracks.attrs.get("fps") or 30.0)
+    all_times = frame_times(tracks)
     for view in chosen:
         i = names.index(view)
         try:
@@ -534,7 +580,17 @@ def render_store(
         times = np.asarray(one.frame_time.values, float)
         times = np.where(np.isfinite(times), times, np.arange(n) / (info.fps or fps_all))
         if points is not None and view in cameras:
-            index = np.arange(n) + int(round(float(offsets.get(view, 0) or 0)))
+            index = np.arange(n)
+            if aligned:
+                ref = names.index(aligned.get("reference") or names[0])
+                own = np.full(n, np.nan)
+                own[: min(n, len(all_times[i]))] = all_times[i][:n]
+                index = three_d_frames(
+                    own,
+                    all_times[ref],
+                    float((aligned.get("offsets") or {}).get(view) or 0.0),
+                    float(tracks.video_fps.values[ref] or fps_all),
+                )
             inside = (index >= 0) & (index < len(points))
             frame_pts = np.full((n,) + points.shape[1:], np.nan)
             frame_pts[inside] = points[index[inside]]
