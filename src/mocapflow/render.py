@@ -319,7 +319,9 @@ def _render_segment(task: dict) -> dict:
     n = 0
     try:
         gop = max(task["stop"] - task["start"], 1)  # one keyframe: the segment's first frame
-        with VideoWriter(path, task["fps"], "h264", gop=gop, options=RENDER_X264) as w:
+        with VideoWriter(
+            path, task["fps"], "h264", gop=gop, options=RENDER_X264, opencv_colour=True
+        ) as w:
             frames = iter_range(
                 task["video"], task["start"], task["stop"], task["start_pts"], task["seek_pts"]
             )

@@ -792,6 +792,12 @@ class VideoWriter:
         Keyframe interval for inter-frame codecs.
     options : dict of str to str, optional
         Encoder options over the codec's defaults (:data:`CODECS`), e.g. ``{"crf": "20"}``.
+    opencv_colour : bool
+        Convert BGR to 4:2:0 YUV with OpenCV's ``cvtColor`` (BT.601, limited range,
+        as FFmpeg's default) instead of FFmpeg's scaler: about 2-3x faster, and
+        closer to the source once decoded; frames of even width and height, for
+        the codecs that take ``yuv420p``. Off by default: the synthetic
+        recordings keep the bytes their figures were measured on.
 
     Notes
     -----
@@ -820,6 +826,7 @@ class VideoWriter:
         codec: str = "h264",
         gop: int = 120,
         options: dict[str, str] | None = None,
+        opencv_colour: bool = False,
     ):
         if codec not in CODECS:
             raise UsageError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
@@ -845,6 +852,7 @@ class VideoWriter:
         self._path = str(path)
         self._time_base: Fraction | None = None  # set when frames come with their times
         self._last_pts = -1
+        self._opencv = opencv_colour and pix_fmt == "yuv420p"
 
     def write(self, frame: np.ndarray, time: float | None = None) -> None:
         """Encode one ``uint8`` BGR frame shaped ``(height, width, 3)``.
@@ -875,7 +883,11 @@ class VideoWriter:
                 f"{self._path}: give every frame a time or none (frames so far were "
                 f"written {'with' if self._time_base is not None else 'without'} one)"
             )
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
+        if self._opencv and frame.shape[0] % 2 == 0 and frame.shape[1] % 2 == 0:
+            yuv = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGR2YUV_I420)
+            vf = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        else:
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
         if time is not None:
             pts = round(float(time) / self._time_base) if np.isfinite(time) else -1
             if pts < 0 or pts <= self._last_pts:
