@@ -336,6 +336,7 @@ def sample_errors(store: Path) -> tuple[np.ndarray, bvh.Bvh]:
     return np.linalg.norm(keypoint_positions(parsed, names) - want, axis=-1), parsed
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_the_sample_comes_back_within_a_centimetre(sample):
     store, proc = sample
     assert f"wrote {store.parent / 'pose.filtered.bvh'}" in one_line(proc.stdout)

@@ -164,6 +164,7 @@ def _probe_count(recording: Path, tracker) -> int:
     return n
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_board_not_found_says_which_alternative_finds_it(sweep, tmp_path):
     rec = sweep["orig"]
     out = tmp_path / "never.toml"
@@ -301,6 +302,7 @@ def far_fits(far) -> dict:
     return out
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_intrinsics_apart_match_the_cameras(far):
     assert list(far["results"]) == list(CAMERAS)
     for name, r in far["results"].items():
@@ -312,6 +314,7 @@ def test_intrinsics_apart_match_the_cameras(far):
         assert r.rms < 0.15 and r.n_views == 30, (name, r.rms, r.rejected)
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_intrinsics_apart_place_the_cameras_better(far, far_fits):
     alone = centre_errors(far_fits["alone"][0].cameras, far["truth"])
     apart = centre_errors(far_fits["apart"][0].cameras, far["truth"])
@@ -332,6 +335,7 @@ def test_intrinsics_apart_place_the_cameras_better(far, far_fits):
     assert meta["intrinsics"] == {"file": str(far["intrinsics"]), "refined": False}
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_refine_intrinsics(far, far_fits):
     fixed, _ = far_fits["apart"]
     refined, path = far_fits["refined"]
@@ -350,6 +354,7 @@ def test_refine_intrinsics(far, far_fits):
     assert meta["intrinsics"] == {"file": str(far["intrinsics"]), "refined": True}
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_one_cameras_intrinsics_serve_every_view(far, tmp_path, caplog):
     """A file with one camera (of another name) gives every view its intrinsics: one model."""
     rec = tmp_path / "two"
@@ -375,6 +380,7 @@ def test_one_cameras_intrinsics_serve_every_view(far, tmp_path, caplog):
     assert fit.per_camera_rms["cam1"] < fit.per_camera_rms["cam2"]
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_calibrate_intrinsics_command(far, tmp_path):
     out = tmp_path / "cli intrinsics.toml"
     proc = subprocess.run(

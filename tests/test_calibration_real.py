@@ -116,6 +116,7 @@ def caliscope_session(tmp_path_factory):
     return fit, path, reference["cameras"], [r.getMessage() for r in records]
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_caliscope_inverted_board_is_found_and_said(caliscope_session):
     fit, path, _, messages = caliscope_session
     assert any("found only with its colours inverted" in m for m in messages), messages
@@ -126,6 +127,7 @@ def test_caliscope_inverted_board_is_found_and_said(caliscope_session):
     assert path.with_suffix(".html").is_file()
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_caliscope_focal_lengths_and_scale_match_its_reference(caliscope_session):
     """Focal lengths within 3 % of caliscope's (which fitted each camera from its own
     intrinsics recording; measured 0.9-1.7 %, where one recording alone used to give 17 %),
@@ -146,6 +148,7 @@ def test_caliscope_focal_lengths_and_scale_match_its_reference(caliscope_session
     assert abs(np.median(ratios) - 1) < 0.03, ratios
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_caliscope_cameras_that_disagree_are_said_and_keep_their_intrinsics(caliscope_session):
     """Each camera alone fits its board views within 0.3 px, together 1.8 px: the webcams'
     frames are stamped up to 43 ms apart, and the residual grows with the board's speed.
@@ -157,6 +160,7 @@ def test_caliscope_cameras_that_disagree_are_said_and_keep_their_intrinsics(cali
     assert fit.rms < 2.5, fit.rms
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_caliscope_intrinsics_apart_then_held_fixed(tmp_path, caliscope_session):
     """As a user would: each webcam's intrinsics from its own video, then the session with
     them held fixed. Focal lengths within 3 % of caliscope's, and the disagreement between

@@ -169,6 +169,7 @@ def sample(tmp_path_factory):
     return out, proc
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_run_kinematics_writes_angles_and_com(sample):
     store, proc = sample
     angles = xr.open_zarr(store, group="angles", consolidated=False).load()

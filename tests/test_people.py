@@ -197,6 +197,7 @@ def _blank_copy(src: Path, dst: Path) -> None:
             w.write(np.full((info.height, info.width, 3), 90, np.uint8))
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_views_that_follow_different_people_fail_in_one_line(tmp_path):
     """Today's one-person tracking (-p max_people=1), where two views follow different people.
 

@@ -32,6 +32,7 @@ def test_the_readme_has_console_blocks():
 
 
 @pytest.mark.timeout(1200)  # every command of the README, one after another
+@pytest.mark.slow  # make test-all (and CI)
 def test_every_console_command_of_the_readme_runs(tmp_path):
     shutil.copytree(REPO / "samples", tmp_path / "samples")
     shutil.copy(REPO / "cluster.yaml", tmp_path / "cluster.yaml")

@@ -143,6 +143,7 @@ def test_a_missing_video_fails_its_view_and_the_others_are_rendered(markers, tmp
     assert sorted(p.name for p in (copy / "rec.render").glob("*.mp4")) == ["cam1.mp4", "cam3.mp4"]
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_run_render_on_the_real_sample(tmp_path):
     """The real one-person sample: run --render draws every view, 3-D reprojected through
     its Qualisys calibration; a frame's drawn points sit where the detections are."""

@@ -200,6 +200,7 @@ def test_rendered_frames_are_embedded(sample_store, tmp_path):
 
 
 @pytest.mark.skipif(not CHROMIUM, reason="Debian's chromium is not installed")
+@pytest.mark.slow  # make test-all (and CI)
 def test_the_player_plays_in_chromium(sample_store, tmp_path):
     path = write_run_report(sample_store)
     shots = [

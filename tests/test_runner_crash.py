@@ -71,6 +71,7 @@ def assert_identical(a: Path, b: Path) -> None:
     assert db.attrs["completed"] and db.attrs["view_status"] == da.attrs["view_status"]
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_sigkill_at_several_points_then_rerun(recording, reference, tmp_path):
     store = tmp_path / "s.zarr"
     total = 40  # 4 views x 200 frames / 20

@@ -69,6 +69,7 @@ def shared_stats(store, first: int) -> tuple[float, float]:
     return float(np.nanmedian(error)), float(np.nanmedian(cv))
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_views_cut_apart_are_said_to_look_unsynchronised(cut_run):
     _, store, proc = cut_run
     said = one_line(proc.stderr)
@@ -80,6 +81,7 @@ def test_views_cut_apart_are_said_to_look_unsynchronised(cut_run):
     assert xr.open_zarr(store, group="points3d", consolidated=False).sizes["time"] == 100
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_sync_recovers_the_cuts(synced, own_offsets):
     store, proc = synced
     found = sync.read_sync(store)["offsets"]
@@ -106,6 +108,7 @@ def test_sync_recovers_the_cuts(synced, own_offsets):
     )
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_3d_after_sync_matches_the_uncut_recording(synced, sample_run, cut_run, tmp_path):
     store, _ = synced
     first = max(CUTS.values())  # reference frames every view covers

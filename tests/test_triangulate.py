@@ -163,6 +163,7 @@ def test_cameras_matched_by_name_not_position(scene, tracked, tmp_path, caplog):
         triangulate(tracked, other)
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_estimated_calibration_under_3_mm(calibration_run, tmp_path):
     """Markers seen by the calibrated cameras (same seed and size, same cameras)."""
     _, fit, _ = calibration_run

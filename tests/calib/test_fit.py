@@ -9,6 +9,10 @@ import xarray as xr
 from mocapflow.calib import align_worlds, calibrate_cameras, read_calibration, read_toml
 from mocapflow.trackers import Charuco
 
+# One 300-frame calibration behind every test here: make test-all (and CI). The default run
+# calibrates the turntable render (calib/test_turntable.py).
+pytestmark = pytest.mark.slow
+
 
 def _truth(root, fit):
     truth, _ = read_toml(root / "true_calibration.toml")

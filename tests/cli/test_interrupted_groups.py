@@ -89,6 +89,7 @@ def test_killed_first_triangulate(tracked, tmp_path):
     assert "whole" in run("verify", store).stdout
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_killed_first_filter_does_not_export_nan(tracked, tmp_path):
     store, calib = tracked
     assert run("triangulate", store, "-c", calib, *THREADS).returncode == 0

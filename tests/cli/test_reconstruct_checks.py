@@ -86,6 +86,7 @@ def edit_toml(src: Path, dst: Path, **tables) -> Path:
     return dst
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_two_cameras_with_one_name_are_refused(copy, tmp_path):
     rec = copy("tracked")
     calib = edit_toml(rec / "true_calibration.toml", tmp_path / "dup.toml", cam_01={"name": "cam1"})
@@ -94,6 +95,7 @@ def test_two_cameras_with_one_name_are_refused(copy, tmp_path):
     assert not (rec / "mocapflow.zarr" / "points3d").exists()
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_a_calibration_at_another_size(copy, tmp_path):
     rec = copy("tracked")
     true = rec / "true_calibration.toml"

@@ -105,6 +105,7 @@ def values(store: Path, group: str | None = None) -> dict:
 
 
 # 1 ---------------------------------------------------------------------------------------
+@pytest.mark.slow  # make test-all (and CI)
 def test_1_batch_leaves_a_store_of_another_tracker_alone(tracked):
     rec, store = tracked
     before = values(store, "points3d")
@@ -118,6 +119,7 @@ def test_1_batch_leaves_a_store_of_another_tracker_alone(tracked):
 
 
 # 2 ---------------------------------------------------------------------------------------
+@pytest.mark.slow  # make test-all (and CI)
 def test_2_derived_groups_and_exports_say_when_they_are_stale(recording_copy, markers_recording):
     rec, store = recording_copy, recording_copy / "mocapflow.zarr"
     calibration = markers_recording / "true_calibration.toml"
@@ -332,6 +334,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)])
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_10_a_full_disk_stops_the_run_at_once_in_one_line(markers_recording, tmp_path, small_disk):
     rec = tmp_path / "rec"
     shutil.copytree(markers_recording / "synchronized_videos", rec / "synchronized_videos")
@@ -357,6 +360,7 @@ def test_10_a_full_disk_stops_the_run_at_once_in_one_line(markers_recording, tmp
 
 
 # 11 --------------------------------------------------------------------------------------
+@pytest.mark.slow  # make test-all (and CI)
 def test_11_worker_counts_are_capped_warned_and_refused(recording_copy, tmp_path):
     proc = run("process", recording_copy, "-t", "framestats", "--out", tmp_path / "a.zarr",
                "--chunk-frames", "90", "--workers", "3", "--no-report")  # fmt: skip
@@ -411,6 +415,7 @@ def test_14_options_are_checked_before_the_disk_is_touched(recording_copy, tmp_p
 
 
 # 15 --------------------------------------------------------------------------------------
+@pytest.mark.slow  # make test-all (and CI)
 def test_15_triangulation_says_the_real_reason(recording_copy, markers_recording, tmp_path):
     calibration = markers_recording / "true_calibration.toml"
     one = tmp_path / "one"

@@ -74,6 +74,7 @@ def test_default_run_equals_sequential(default_run, oracle):
     np.testing.assert_array_equal(conf, oracle["confidence"])
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_uneven_chunks_equal_sequential(oracle, tmp_path):
     result = mocapflow.process(
         SAMPLE,
@@ -90,6 +91,7 @@ def test_uneven_chunks_equal_sequential(oracle, tmp_path):
     np.testing.assert_array_equal(conf, oracle["confidence"])
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_one_frame_tasks_equal_sequential(oracle):
     """Tasks of a single frame (the lazy graph, a slice of it computed on a cluster)."""
     from mocapflow.cluster import size_cluster, start_cluster

@@ -57,6 +57,7 @@ def _gaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.hypot(*(a - b).transpose(1, 0, 2))
 
 
+@pytest.mark.slow  # make test-all (and CI)
 def test_whole_frame_path_equals_the_legacy_api_on_one_person(legacy):
     """MediaPipe's own steps, repeated, give the legacy landmarks within a fraction of a pixel.
 
