@@ -83,25 +83,15 @@ def one_seed(seed: int, trials: int) -> dict:
     if not (root / TRUE_CALIBRATION).exists():
         synthesize(root, kind="charuco", scene="turntable", seed=seed)
     truth, _ = read_toml(root / TRUE_CALIBRATION)
-    fit, _ = calibrate(
-        root,
-        root / "measured.toml",
-        board=BOARD,
-        overwrite=True,
-        cluster="threads",
-        report=False,
-        html=False,
-    )
-    held, _ = calibrate(
-        root,
-        root / "held.toml",
-        board=BOARD,
-        overwrite=True,
-        cluster="threads",
-        report=False,
-        html=False,
-        intrinsics=root / TRUE_CALIBRATION,
-    )
+    common = {
+        "board": BOARD,
+        "overwrite": True,
+        "cluster": "threads",
+        "report": False,
+        "html": False,
+    }
+    fit, _ = calibrate(root, root / "measured.toml", **common)
+    held, _ = calibrate(root, root / "held.toml", intrinsics=root / TRUE_CALIBRATION, **common)
     ds = xr.open_zarr(root / "mocapflow.zarr", consolidated=False)
     names = [str(v) for v in ds.view.values]
     pos = ds.position.isel(individual=0).values
