@@ -17,6 +17,7 @@ from helpers.cli import mocapflow, one_line
 from mocapflow import ledger
 from mocapflow.render import error_colour, join_segments, render_ranges, three_d_frames
 from mocapflow.report import run_report_path, view_errors
+from mocapflow.sync import source_index
 from mocapflow.synthetic import TRUE_CALIBRATION, synthesize
 from mocapflow.video import VideoWriter, probe, read_frames
 
@@ -214,19 +215,22 @@ def test_views_aligned_by_sync_are_drawn_against_their_3d_frame(markers, tmp_pat
 
 
 def test_three_d_frames_by_time():
-    """The 3-D frame each view frame shows: whole offsets, another rate, irregular times."""
+    """The 3-D frame each view frame shows: whole offsets, another rate, irregular times
+    (the sync module's own mapping, inverted)."""
     ref = np.arange(100) / 30
-    same = three_d_frames(np.arange(100) / 30, ref, 12, 30.0)
+
+    def frames(view_times, ref_times, offset):
+        return three_d_frames(source_index(ref_times, view_times, offset / 30), len(view_times))
+
+    same = frames(np.arange(100) / 30, ref, 12)
     np.testing.assert_array_equal(same[:88], np.arange(12, 100))
     assert (same[88:] == -1).all()
-    early = three_d_frames(np.arange(100) / 30, ref, -5, 30.0)
+    early = frames(np.arange(100) / 30, ref, -5)
     assert (early[:5] == -1).all() and early[5] == 0 and early[99] == 94
     # A 60 fps view 3 reference frames on: its frame i shows the instant i/60 + 0.1 s.
-    fast = three_d_frames(np.arange(200) / 60, ref, 3, 30.0)
+    fast = frames(np.arange(200) / 60, ref, 3)
     np.testing.assert_array_equal(fast[[0, 2, 4, 100]], [3, 4, 5, 53])  # whole frames only
     assert fast[-1] == -1  # 199/60 + 0.1 s is after the last reference frame
     # Irregular reference times: the nearest frame by time, not by count.
     jittered = ref + np.where(np.arange(100) % 2, 0.004, -0.004)
-    np.testing.assert_array_equal(
-        three_d_frames(np.arange(100) / 30, jittered, 0, 30.0), np.arange(100)
-    )
+    np.testing.assert_array_equal(frames(np.arange(100) / 30, jittered, 0), np.arange(100))

@@ -22,7 +22,8 @@ What a frame shows:
 - a caption: the view's name in its colour, the frame number and its time.
 
 Views whose clocks were aligned (``sync``) are drawn against the 3-D frame
-they correspond to, by time (:func:`three_d_frames`): frame ``i`` of a view
+they correspond to, by time (:func:`three_d_frames` inverts
+:func:`mocapflow.sync.alignment`, from the 3-D group's own sync record): frame ``i`` of a view
 with offset ``k`` at the reference's rate shows the 3-D of frame ``i + k``
 (the 3-D time axis is the reference view's); a view at another frame rate, or
 with irregular timestamps, shows the 3-D frame nearest its frame's instant.
@@ -228,45 +229,37 @@ def draw_frame(
     return frame
 
 
-def three_d_frames(
-    view_times: np.ndarray, ref_times: np.ndarray, offset: float, ref_fps: float
-) -> np.ndarray:
-    """Return the 3-D frame each frame of a view shows, by time (-1 where none).
+def three_d_frames(source_index: np.ndarray, n_frames: int) -> np.ndarray:
+    """Return the 3-D frame each of a view's frames shows (-1 where none).
 
     Parameters
     ----------
-    view_times : numpy.ndarray
-        The view's frames' own times, seconds from its first frame.
-    ref_times : numpy.ndarray
-        The reference view's (the 3-D time axis), likewise.
-    offset : float
-        The view's ``sync_offset``, reference frames (the sync module's
-        convention: the view's frame at time ``t`` shows the reference's
-        instant ``t + offset / ref_fps``).
-    ref_fps : float
-        The reference's frame rate.
+    source_index : numpy.ndarray
+        Per 3-D (reference) frame, the view's fractional frame showing that
+        instant, NaN where none: a row of :attr:`mocapflow.sync.Alignment.index`.
+    n_frames : int
+        The view's frames.
 
     Returns
     -------
     numpy.ndarray
-        ``(len(view_times),)`` int: the nearest 3-D frame, -1 before the first
-        or after the last (by more than half a frame).
+        ``(n_frames,)`` int: the nearest 3-D frame by time, -1 for frames
+        before the first 3-D frame or after the last.
     """
-    ref = np.asarray(ref_times, np.float64)
-    instant = np.asarray(view_times, np.float64) + float(offset) / float(ref_fps)
-    good = np.isfinite(ref)
-    if not good.any():
-        return np.full(len(instant), -1, np.int64)
-    frames = np.flatnonzero(good).astype(np.float64)
-    index = np.interp(instant, ref[good], frames)
-    # beyond the ends, extrapolate at the reference's rate (interp would clamp)
-    index = np.where(instant < ref[good][0], frames[0] + (instant - ref[good][0]) * ref_fps, index)
-    index = np.where(
-        instant > ref[good][-1], frames[-1] + (instant - ref[good][-1]) * ref_fps, index
-    )
+    src = np.asarray(source_index, np.float64)
+    ref = np.flatnonzero(np.isfinite(src))
+    if len(ref) == 0:
+        return np.full(n_frames, -1, np.int64)
+    at = src[ref]
+    frames = np.arange(n_frames, dtype=np.float64)
+    index = np.interp(frames, at, ref)
+    if len(ref) > 1:  # past either end, on at the rate there (interp would clamp)
+        first = (ref[1] - ref[0]) / (at[1] - at[0])
+        last = (ref[-1] - ref[-2]) / (at[-1] - at[-2])
+        index = np.where(frames < at[0], ref[0] + (frames - at[0]) * first, index)
+        index = np.where(frames > at[-1], ref[-1] + (frames - at[-1]) * last, index)
     out = np.round(index)
-    out = np.where(np.isfinite(out) & (out >= 0) & (out < len(ref)), out, -1)
-    return out.astype(np.int64)
+    return np.where((out >= 0) & (out < len(src)), out, -1).astype(np.int64)
 
 
 def render_ranges(keyframes: np.ndarray, n_frames: int, chunk_frames: int) -> list[tuple[int, int]]:
@@ -513,7 +506,7 @@ def render_store(
     from .cluster.session import Session, Work
     from .export import export_stem
     from .runner import _watch
-    from .sync import frame_times
+    from .sync import alignment
     from .video import probe
 
     store = Path(store)
@@ -567,7 +560,9 @@ def render_store(
     scratch = Path(tempfile.mkdtemp(prefix=".segments-", dir=folder))
     tasks, plan = [], {}
     fps_all = float(tracks.attrs.get("fps") or 30.0)
-    all_times = frame_times(tracks)
+    # the 3-D time axis is the reference's, as the 3-D group's own sync record aligned it
+    offsets = {k: v for k, v in (aligned.get("offsets") or {}).items() if v is not None}
+    shift = alignment(tracks, offsets, aligned.get("reference")) if aligned else None
     for view in chosen:
         i = names.index(view)
         try:
@@ -582,17 +577,7 @@ def render_store(
         times = np.asarray(one.frame_time.values, float)
         times = np.where(np.isfinite(times), times, np.arange(n) / (info.fps or fps_all))
         if points is not None and view in cameras:
-            index = np.arange(n)
-            if aligned:
-                ref = names.index(aligned.get("reference") or names[0])
-                own = np.full(n, np.nan)
-                own[: min(n, len(all_times[i]))] = all_times[i][:n]
-                index = three_d_frames(
-                    own,
-                    all_times[ref],
-                    float((aligned.get("offsets") or {}).get(view) or 0.0),
-                    float(tracks.video_fps.values[ref] or fps_all),
-                )
+            index = np.arange(n) if shift is None else three_d_frames(shift.index[i], n)
             inside = (index >= 0) & (index < len(points))
             frame_pts = np.full((n,) + points.shape[1:], np.nan)
             frame_pts[inside] = points[index[inside]]
