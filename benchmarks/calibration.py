@@ -147,7 +147,7 @@ def load(path: Path, names: list[str]) -> tuple[list, dict]:
 
 def accuracy(name: str, tool: str, truth_path: Path) -> dict:
     """The tool's accuracy on one recording (see the module's docstring)."""
-    from mocapflow.calib import align_worlds, read_calibration
+    from mocapflow.calib import centre_errors, read_calibration
 
     truth, _ = read_calibration(truth_path)
     names = sorted(truth)
@@ -171,11 +171,7 @@ def accuracy(name: str, tool: str, truth_path: Path) -> dict:
             max(100 * abs(a / b - 1) for a, b in zip(dist, ref, strict=True))
         )
     else:
-        rot, shift = align_worlds(est, true)
-        err = [
-            float(np.linalg.norm(rot @ e.center + shift - t.center))
-            for e, t in zip(est, true, strict=True)
-        ]
+        err = [float(e) for e in centre_errors(est, true)]
         out["centre_mm"] = err
         out["centre_mm_max"] = max(err)
     return out

@@ -34,11 +34,10 @@ import platform
 import statistics
 from pathlib import Path
 
-import cv2
 import numpy as np
 import xarray as xr
 
-from mocapflow.calib import align_worlds, calibrate_cameras, read_toml
+from mocapflow.calib import calibrate_cameras, centre_errors, read_toml
 from mocapflow.calib.boards import board_tracker
 from mocapflow.calibration import calibrate
 from mocapflow.synthetic import TRUE_CALIBRATION, synthesize
@@ -52,11 +51,7 @@ BOARD = {"square_length": 80}
 def worst(cameras, truth) -> tuple[float, float]:
     """Worst centre error (mm, worlds aligned) and worst focal length error (%)."""
     true = [truth[c.name] for c in cameras]
-    rot, shift = align_worlds(cameras, true)
-    centres = [
-        np.linalg.norm(rot @ c.center + shift - t.center)
-        for c, t in zip(cameras, true, strict=True)
-    ]
+    centres = centre_errors(cameras, true)
     focal = [
         abs(c.matrix[0, 0] / t.matrix[0, 0] - 1) * 100 for c, t in zip(cameras, true, strict=True)
     ]
@@ -69,12 +64,8 @@ def ideal_corners(root: Path, names: list[str], found: np.ndarray, truth) -> np.
     points = gt.position.values[..., 0]  # (time, 3, corner)
     out = np.full(found.shape, np.nan)
     for c, name in enumerate(names):
-        cam = truth[name]
-        for t, pts in enumerate(points):
-            uv = cv2.projectPoints(
-                pts.T, cam.rotation, cam.translation, cam.matrix, cam.distortions
-            )
-            out[c, t] = np.where(np.isfinite(found[c, t]), uv[0].reshape(-1, 2).T, np.nan)
+        uv = np.moveaxis(truth[name].project(np.moveaxis(points, 1, 2)), 2, 1)  # (time, 2, corner)
+        out[c] = np.where(np.isfinite(found[c]), uv, np.nan)
     return out
 
 

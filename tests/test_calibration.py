@@ -30,7 +30,8 @@ import numpy as np
 import pytest
 
 from mocapflow import synthetic
-from mocapflow.calib import Camera, align_worlds, read_calibration, read_toml, write_toml
+from mocapflow.calib import Camera, read_calibration, read_toml, write_toml
+from mocapflow.calib import centre_errors as calib_centre_errors
 from mocapflow.calib.boards import sample_indices
 from mocapflow.calibration import PROBE_FRAMES, calibrate, calibrate_intrinsics
 from mocapflow.errors import UsageError
@@ -61,14 +62,7 @@ def logged(name: str):
 def centre_errors(cameras: list[Camera], truth_path: Path) -> np.ndarray:
     """Each camera centre's distance from the truth (mm), after the best rigid alignment."""
     truth, _ = read_toml(truth_path)
-    true = [truth[c.name] for c in cameras]
-    rot, shift = align_worlds(cameras, true)
-    return np.array(
-        [
-            np.linalg.norm(rot @ c.center + shift - t.center)
-            for c, t in zip(cameras, true, strict=True)
-        ]
-    )
+    return calib_centre_errors(cameras, [truth[c.name] for c in cameras])
 
 
 def focal_errors(cameras: list[Camera], truth_path: Path) -> np.ndarray:

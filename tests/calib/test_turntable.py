@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from mocapflow.calib import align_worlds, read_toml
+from mocapflow.calib import centre_errors, read_toml
 from mocapflow.calibration import calibrate
 from mocapflow.synthetic import synthesize
 
@@ -45,10 +45,7 @@ def _facing_angles(root) -> np.ndarray:
 def _centre_errors(root, fit) -> list[float]:
     """Millimetres between each fitted camera centre and the true one, worlds aligned."""
     truth, _ = read_toml(root / "true_calibration.toml")
-    true = [truth[c.name] for c in fit.cameras]
-    rot, shift = align_worlds(fit.cameras, true)
-    pairs = zip(fit.cameras, true, strict=True)
-    return [float(np.linalg.norm(rot @ c.center + shift - t.center)) for c, t in pairs]
+    return centre_errors(fit.cameras, [truth[c.name] for c in fit.cameras]).tolist()
 
 
 def test_the_scene_is_what_it_claims(turntable):

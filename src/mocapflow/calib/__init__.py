@@ -6,7 +6,7 @@
 ``fit``     multi-camera calibration from ChArUco corner tracks
 """
 
-from .camera import Camera, align_worlds, look_at
+from .camera import Camera, align_worlds, centre_errors, look_at
 from .fit import CalibrationResult, calibrate_cameras
 from .formats import (
     CalibrationFormat,
@@ -26,6 +26,7 @@ __all__ = [
     "calibration_formats",
     "Camera",
     "align_worlds",
+    "centre_errors",
     "calibrate_cameras",
     "fit_to_videos",
     "look_at",

@@ -152,3 +152,22 @@ def align_worlds(estimated: list[Camera], truth: list[Camera]) -> tuple[np.ndarr
     rot, _ = Rotation.align_vectors(b - b.mean(0), a - a.mean(0))
     r = rot.as_matrix()
     return r, b.mean(0) - r @ a.mean(0)
+
+
+def centre_errors(estimated: list[Camera], truth: list[Camera]) -> np.ndarray:
+    """Each estimated camera centre's distance from the true one, worlds aligned.
+
+    Parameters
+    ----------
+    estimated, truth : list of Camera
+        The same cameras, in the same order.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(camera,)`` distances in the world unit, after :func:`align_worlds`.
+
+    """
+    rot, shift = align_worlds(estimated, truth)
+    est = np.stack([c.center for c in estimated]) @ rot.T + shift
+    return np.linalg.norm(est - np.stack([c.center for c in truth]), axis=1)
